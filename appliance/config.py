@@ -1,0 +1,219 @@
+"""The device's TOML config file: one typed model per section.
+
+Unknown keys are errors that name the key; :func:`load_config` turns every
+problem into one :class:`ConfigError` line for the command line.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message is one line."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Pin = int | None
+
+
+def _pin(value: object) -> object:
+    """A BCM pin number; "" (the contract's "not connected") becomes None."""
+    if value == "" or value is None:
+        return None
+    return value
+
+
+class DeviceConfig(Section):
+    """Who the device is. Absent on a new device: it waits for a setup QR."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    venue_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    venue_name: str = ""
+    mode: Literal["door", "bus"] = "door"
+    direction: Literal["in", "out", "toggle", "button"] = "in"
+    vehicle: str = ""
+    route: str = ""
+
+
+class CameraConfig(Section):
+    """Where frames come from: picamera2, v4l2:/dev/videoN, images:DIR, video:FILE."""
+
+    source: str = "picamera2"
+    width: int = Field(640, ge=16, le=4096)
+    height: int = Field(480, ge=16, le=4096)
+    fps: float = Field(30, gt=0, le=120)
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        from appliance.sources import parse_source
+
+        parse_source(value)  # raises ValueError naming the problem
+        return value
+
+
+class DecoderConfig(Section):
+    """Which QR decoder reads the frames."""
+
+    backend: Literal["zxing", "zbar"] = "zxing"
+
+
+class MqttConfig(Section):
+    """The broker the device sends its events to."""
+
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    topic_prefix: str = Field("ravao", min_length=1, pattern=r"^[^#+\x00]+$")
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    keepalive: int = Field(30, ge=5, le=3600)
+    inflight: int = Field(20, ge=1, le=1000)  # events published and not yet acknowledged
+
+    @field_validator("url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        parse_broker_url(value)
+        return value
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> "MqttConfig":
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class StorageConfig(Section):
+    """Where the outbox and the device state live."""
+
+    state_dir: str = "/var/lib/ravao"
+    retention_days: float = Field(14, ge=0)
+
+
+class PolicyConfig(Section):
+    """What passes."""
+
+    accept: list[Literal["cccd", "pass"]] = ["cccd", "pass"]
+    dedupe_seconds: float = Field(10, ge=0, le=86400)
+    trusted_keys: list[str] = []
+
+
+class PrivacyConfig(Section):
+    """Personal data beyond the contract's minimum, sent only when asked for."""
+
+    cccd_address: bool = False
+    cccd_old_id: bool = False
+
+
+class GpioConfig(Section):
+    """Buzzer, LEDs, door relay and button (BCM numbers; "" = not fitted)."""
+
+    pin_factory: Literal["lgpio", "rpigpio", "mock"] = "lgpio"
+    buzzer_pin: Pin = None
+    green_led_pin: Pin = None
+    red_led_pin: Pin = None
+    relay_pin: Pin = None
+    relay_active_high: bool = True
+    relay_seconds: float = Field(3.0, gt=0, le=60)
+    button_pin: Pin = None
+    button_hold_seconds: float = Field(10.0, gt=0, le=120)
+
+    _empty_pins = field_validator(
+        "buzzer_pin", "green_led_pin", "red_led_pin", "relay_pin", "button_pin", mode="before"
+    )(_pin)
+
+
+class DisplayConfig(Section):
+    """The OLED: none, ssd1306, sh1106, or png:DIR (each new screen as a PNG)."""
+
+    driver: str = "none"
+    i2c_port: int = Field(1, ge=0, le=20)
+    i2c_address: int = Field(0x3C, ge=0x03, le=0x77)
+    language: Literal["vi", "en"] = "vi"
+    result_seconds: float = Field(3.0, gt=0, le=60)
+
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if value in ("none", "ssd1306", "sh1106") or (value.startswith("png:") and len(value) > 4):
+            return value
+        raise ValueError("must be none, ssd1306, sh1106 or png:DIR")
+
+
+class Config(Section):
+    """The whole config file."""
+
+    device: DeviceConfig | None = None
+    camera: CameraConfig = CameraConfig()
+    decoder: DecoderConfig = DecoderConfig()
+    mqtt: MqttConfig = MqttConfig()
+    storage: StorageConfig = StorageConfig()
+    policy: PolicyConfig = PolicyConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    gpio: GpioConfig = GpioConfig()
+    display: DisplayConfig = DisplayConfig()
+
+
+def parse_broker_url(url: str) -> tuple[bool, str, int]:
+    """`mqtt://host[:port]` or `mqtts://host[:port]` → (tls, host, port)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ValueError(f"broker URL must start with mqtt:// or mqtts://, not {url!r}")
+    if not parts.hostname:
+        raise ValueError(f"broker URL has no host: {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"broker URL takes only a host and port: {url!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"broker URL has a bad port: {url!r}") from None
+    tls = parts.scheme == "mqtts"
+    return tls, parts.hostname, port or (8883 if tls else 1883)
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {msg}"
+
+
+def parse_config(text: str, origin: str = "config") -> Config:
+    """Parse TOML text into a :class:`Config`, or raise :class:`ConfigError`."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {_describe(exc)}") from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check the config file at `path`."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text") from None
+    return parse_config(text, str(p))

@@ -1,0 +1,69 @@
+"""Credential formats: what a decoded QR code is, and whether it is genuine.
+
+Each format is a :class:`CredentialFormat`. :class:`Classifier` asks them in
+turn; the first whose :meth:`~CredentialFormat.claims` is true reads the code
+(and may refuse it). A code no format claims is ``unknown``/``unsupported``.
+Adding a credential type is adding one format to the list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Protocol, Sequence
+
+from appliance.decision import Credential, Reason, Refused
+
+# Anything larger cannot be a QR code (version 40 holds 2953 bytes).
+MAX_QR_BYTES = 4096
+
+
+class CredentialFormat(Protocol):
+    """One kind of credential a person may show."""
+
+    type: str
+
+    def claims(self, raw: bytes, text: str) -> bool:
+        """Whether this code is meant to be this kind (a prefix, a shape); cheap."""
+
+    def read(self, raw: bytes, text: str, now: datetime) -> Credential:
+        """Parse and verify; raise :class:`Refused` with the contract's reason."""
+
+
+def unknown_credential(raw: bytes) -> Credential:
+    """The `unknown` credential: a hash and a length, never the content."""
+    digest = hashlib.sha256(raw).hexdigest()
+    return Credential(type="unknown", id=digest, fields={"sha256": digest, "length": len(raw)})
+
+
+class Classifier:
+    """Turns a decoded code into a :class:`Credential` or a refusal."""
+
+    def __init__(self, formats: Sequence[CredentialFormat]) -> None:
+        self.formats = list(formats)
+
+    def classify(self, raw: bytes, text: str, now: datetime) -> tuple[Credential, Reason | None]:
+        """The credential and, when it fails, why. Never raises for any input."""
+        if len(raw) > MAX_QR_BYTES:
+            return unknown_credential(raw), Reason.MALFORMED
+        for fmt in self.formats:
+            if fmt.claims(raw, text):
+                try:
+                    return fmt.read(raw, text, now), None
+                except Refused as refusal:
+                    return refusal_credential(fmt.type, raw, refusal), refusal.reason
+        return unknown_credential(raw), Reason.UNSUPPORTED
+
+
+def refusal_credential(type_: str, raw: bytes, refusal: Refused) -> Credential:
+    """The credential of a refused code: what the refusal could vouch for, else a hash.
+
+    A format may attach a partial credential to its :class:`Refused` (for
+    example a pass whose signature is valid but which is revoked); a code
+    whose content could not be trusted is described only by hash and length.
+    """
+    partial = getattr(refusal, "credential", None)
+    if isinstance(partial, Credential):
+        return partial
+    cred = unknown_credential(raw)
+    return Credential(type=type_, id=cred.id, fields=cred.fields)

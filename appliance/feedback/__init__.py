@@ -1,0 +1,96 @@
+"""What a person sees and hears at the device.
+
+The decision code talks to one :class:`Feedback`; the console/log one lives
+here, GPIO and OLED implementations plug in beside it. Every method must
+return at once: slow work (a beep pattern, a screen write) runs on the
+implementation's own thread, never on the camera loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol, Sequence
+
+from appliance.decision import Decision
+
+log = logging.getLogger("ravao.feedback")
+
+
+class Feedback(Protocol):
+    """The interface between the decision logic and the person at the device."""
+
+    def decided(self, decision: Decision) -> None:
+        """Show a pass, fail or duplicate decision (or an error recording it)."""
+
+    def status(self, *, online: bool, queue: int, message: str = "") -> None:
+        """Update the idle state: network up or down, unsent events, a notice
+        such as "waiting for setup QR" or "camera lost" (empty: none)."""
+
+    def close(self) -> None:
+        """Release the hardware (the door relay off, first of all)."""
+
+
+class LogFeedback:
+    """Feedback written to the log: for laptops, tests and the demo."""
+
+    def __init__(self, logger: logging.Logger = log) -> None:
+        self._log = logger
+        self._last_status: tuple[bool, int, str] | None = None
+
+    def decided(self, decision: Decision) -> None:
+        cred = decision.credential
+        who = cred.name or cred.id
+        if decision.reason is not None:
+            self._log.info("%s %s %s (%s)", decision.result.value.upper(),
+                           decision.direction, who, decision.reason.value)
+        else:
+            self._log.info("%s %s %s", decision.result.value.upper(), decision.direction, who)
+
+    def status(self, *, online: bool, queue: int, message: str = "") -> None:
+        now = (online, queue, message)
+        if now != self._last_status:
+            self._last_status = now
+            self._log.info("status: %s, %d unsent%s", "online" if online else "offline",
+                           queue, f", {message}" if message else "")
+
+    def close(self) -> None:
+        pass
+
+
+class FanOut:
+    """Several feedbacks driven as one; a fault in one never stops the others."""
+
+    def __init__(self, parts: Sequence[Feedback]) -> None:
+        self.parts = list(parts)
+
+    def _each(self, method: str, *args, **kwargs) -> None:
+        for part in self.parts:
+            try:
+                getattr(part, method)(*args, **kwargs)
+            except Exception:  # a broken LED or screen must not stop scanning
+                log.exception("feedback %s.%s failed", type(part).__name__, method)
+
+    def decided(self, decision: Decision) -> None:
+        self._each("decided", decision)
+
+    def status(self, *, online: bool, queue: int, message: str = "") -> None:
+        self._each("status", online=online, queue=queue, message=message)
+
+    def close(self) -> None:
+        self._each("close")
+
+
+class RecordingFeedback:
+    """A test double: keeps every call in `calls`."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def decided(self, decision: Decision) -> None:
+        self.calls.append(("decided", decision))
+
+    def status(self, *, online: bool, queue: int, message: str = "") -> None:
+        self.calls.append(("status", (online, queue, message)))
+
+    def close(self) -> None:
+        self.calls.append(("close", None))
