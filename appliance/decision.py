@@ -24,10 +24,13 @@ class Reason(str, enum.Enum):
 class Refused(Exception):
     """Raised by a credential reader or verifier: the code fails for `reason`."""
 
-    def __init__(self, reason: Reason, detail: str = "") -> None:
+    def __init__(self, reason: Reason, detail: str = "", credential: "Credential | None" = None) -> None:
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
         self.detail = detail
+        # What the code could be trusted to say about its holder (a revoked
+        # but genuine pass); None: the event describes it by hash only.
+        self.credential = credential
 
 
 @dataclass(frozen=True)

@@ -51,19 +51,17 @@ class Classifier:
                 try:
                     return fmt.read(raw, text, now), None
                 except Refused as refusal:
-                    return refusal_credential(fmt.type, raw, refusal), refusal.reason
+                    return refusal_credential(raw, refusal), refusal.reason
         return unknown_credential(raw), Reason.UNSUPPORTED
 
 
-def refusal_credential(type_: str, raw: bytes, refusal: Refused) -> Credential:
-    """The credential of a refused code: what the refusal could vouch for, else a hash.
+def refusal_credential(raw: bytes, refusal: Refused) -> Credential:
+    """The credential of a refused code.
 
-    A format may attach a partial credential to its :class:`Refused` (for
-    example a pass whose signature is valid but which is revoked); a code
-    whose content could not be trusted is described only by hash and length.
+    A format may attach to its :class:`Refused` what the code could be trusted
+    to say (a genuine pass that is revoked or expired); anything else is
+    described only by hash and length, as an `unknown` credential.
     """
-    partial = getattr(refusal, "credential", None)
-    if isinstance(partial, Credential):
-        return partial
-    cred = unknown_credential(raw)
-    return Credential(type=type_, id=cred.id, fields=cred.fields)
+    if refusal.credential is not None:
+        return refusal.credential
+    return unknown_credential(raw)
