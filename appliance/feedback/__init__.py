@@ -48,10 +48,13 @@ class LogFeedback:
 
     def status(self, *, online: bool, queue: int, message: str = "") -> None:
         now = (online, queue, message)
-        if now != self._last_status:
-            self._last_status = now
-            self._log.info("status: %s, %d unsent%s", "online" if online else "offline",
-                           queue, f", {message}" if message else "")
+        if now == self._last_status:
+            return
+        # A change of the unsent count alone is routine: debug level.
+        routine = self._last_status is not None and self._last_status[::2] == (online, message)
+        self._last_status = now
+        self._log.log(logging.DEBUG if routine else logging.INFO, "status: %s, %d unsent%s",
+                      "online" if online else "offline", queue, f", {message}" if message else "")
 
     def close(self) -> None:
         pass

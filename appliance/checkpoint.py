@@ -1,0 +1,110 @@
+"""The decision logic: decoded code → credential → pass, fail or duplicate.
+
+Plain Python with no hardware, network or disk in it: the camera loop feeds
+it codes with the time, and records and shows what it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Callable, Collection, Protocol
+
+from appliance.credentials import Classifier
+from appliance.decision import Credential, Decision, Reason, Result
+from appliance.decoder import DecodedCode
+
+# A code missing from this many frames in a row has left the camera's view.
+GONE_AFTER_FRAMES = 3
+
+
+class Directions(Protocol):
+    """Which way a person is going."""
+
+    def direction_for(self, credential: Credential, now: datetime) -> str:
+        """``"in"`` or ``"out"`` for this person now."""
+
+
+class FixedDirection:
+    """A door that only lets people in, or only out."""
+
+    def __init__(self, direction: str) -> None:
+        if direction not in ("in", "out"):
+            raise ValueError(f"fixed direction must be in or out, not {direction!r}")
+        self.direction = direction
+
+    def direction_for(self, credential: Credential, now: datetime) -> str:
+        return self.direction
+
+
+class Checkpoint:
+    """Decides about the codes in each frame.
+
+    A code that stays in view frame after frame is decided once; it is
+    decided again only after it has left the view. The same person (credential
+    type and id) decided again within `dedupe_seconds` of their last recorded
+    check-in is a duplicate: told so, and no new event.
+    """
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        *,
+        accept: Collection[str],
+        dedupe_seconds: float,
+        directions: Directions,
+        intercept: Callable[[DecodedCode, Credential, Reason | None, datetime], Decision | None] | None = None,
+    ) -> None:
+        self.classifier = classifier
+        self.accept = frozenset(accept)
+        self.dedupe_seconds = dedupe_seconds
+        self.directions = directions
+        # A hook for codes that are not check-ins (a setup QR): returns the
+        # decision to show, or None to go on with the check-in decision.
+        self.intercept = intercept
+        self._in_view: dict[bytes, int] = {}  # code digest → frames since last seen
+        self._last_event: dict[tuple[str, str], float] = {}  # person → monotonic time
+
+    def frame(self, codes: list[DecodedCode], mono: float, now: datetime) -> list[Decision]:
+        """The decisions for one frame's codes (none for codes still in view)."""
+        seen = set()
+        decisions = []
+        for code in codes:
+            key = hashlib.blake2b(code.raw, digest_size=16).digest()
+            if key in seen:
+                continue
+            seen.add(key)
+            if key not in self._in_view:
+                decisions.append(self.decide(code, mono, now))
+            self._in_view[key] = 0
+        for key in list(self._in_view):
+            if key not in seen:
+                self._in_view[key] += 1
+                if self._in_view[key] >= GONE_AFTER_FRAMES:
+                    del self._in_view[key]
+        return decisions
+
+    def decide(self, code: DecodedCode, mono: float, now: datetime) -> Decision:
+        """The decision for one code newly shown to the camera."""
+        credential, reason = self.classifier.classify(code.raw, code.text, now)
+        if self.intercept is not None:
+            special = self.intercept(code, credential, reason, now)
+            if special is not None:
+                return special
+        if reason is None and credential.type not in self.accept:
+            reason = Reason.NOT_ACCEPTED
+        direction = self.directions.direction_for(credential, now)
+        person = (credential.type, credential.id)
+        self._forget_before(mono - self.dedupe_seconds)
+        if person in self._last_event:
+            return Decision(Result.DUPLICATE, credential, direction, reason)
+        return Decision(Result.FAIL if reason else Result.PASS, credential, direction, reason)
+
+    def recorded(self, decision: Decision, mono: float) -> None:
+        """Note that `decision` became an event: the dedupe window starts now."""
+        self._last_event[(decision.credential.type, decision.credential.id)] = mono
+
+    def _forget_before(self, cutoff: float) -> None:
+        for person, when in list(self._last_event.items()):
+            if when <= cutoff:
+                del self._last_event[person]

@@ -1,0 +1,106 @@
+"""The ``ravao`` command line.
+
+Every command explains itself with ``--help``; bad input gives one line on
+stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from appliance import __version__
+from appliance.config import Config, ConfigError, load_config
+from appliance.errors import UserError
+
+log = logging.getLogger("ravao")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from appliance.daemon import Daemon
+
+    config = load_config(args.config)
+    daemon = Daemon(config)
+    daemon.install_signal_handlers()
+    return daemon.run(drain_timeout=args.drain_timeout)
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from appliance.inspect import inspect_images
+
+    config = load_config(args.config) if args.config else Config()
+    backend = args.backend or config.decoder.backend
+    status = 0
+    for report in inspect_images(args.images, backend, config):
+        if args.json:
+            print(json.dumps(report, ensure_ascii=False))
+        else:
+            if "error" in report:
+                print(f"{report['file']}: {report['error']}")
+            elif not report["codes"]:
+                print(f"{report['file']}: no QR code")
+            for code in report["codes"]:
+                why = f" ({code['reason']})" if code["reason"] else ""
+                print(f"{report['file']}: {code['type']} → {code['result']}{why}\n  {code['text']!r}")
+        if "error" in report:
+            status = 1
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ravao", description="QR check-in appliance for the Raspberry Pi.")
+    parser.add_argument("--version", action="version", version=f"ravao {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="run the appliance daemon",
+                         description="Run the appliance: scan, decide, record, publish.")
+    run.add_argument("--config", required=True, metavar="FILE", help="the device's TOML config file")
+    run.add_argument("--drain-timeout", type=float, default=10.0, metavar="S",
+                     help="with a finite simulated source: wait up to S seconds for the outbox to drain (default 10)")
+    run.set_defaults(func=cmd_run)
+
+    decode = sub.add_parser("decode", help="decode QR images and show what the device would decide",
+                            description="Decode the QR codes in image files; print the text, the credential "
+                                        "type and the decision, without a broker.")
+    decode.add_argument("--backend", choices=["zxing", "zbar"], help="decoder (default: the config's, else zxing)")
+    decode.add_argument("--config", metavar="FILE", help="decide with this device's settings and state")
+    decode.add_argument("--json", action="store_true", help="one JSON object per image")
+    decode.add_argument("images", nargs="+", metavar="IMAGE")
+    decode.set_defaults(func=cmd_decode)
+
+    try:
+        from provisioning.cli import register
+    except ImportError:  # the provisioning package is optional on a bare device image
+        pass
+    else:
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except (ConfigError, UserError) as exc:
+        print(f"ravao: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the promise: one line, never a traceback
+        log.debug("unexpected error", exc_info=True)
+        print(f"ravao: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

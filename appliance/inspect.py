@@ -1,0 +1,44 @@
+"""``ravao decode``: what the device would read and decide from image files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+from appliance.checkpoint import Checkpoint, FixedDirection
+from appliance.clock import utc_now
+from appliance.config import Config
+from appliance.credentials import Classifier
+from appliance.decoder import make_decoder
+from appliance.sources.simulated import load_gray
+
+
+def inspect_images(paths: list[str], backend: str, config: Config) -> Iterator[dict[str, Any]]:
+    """One report per image: ``{"file", "codes": [{"text", "type", "result", "reason"}]}``."""
+    from appliance.daemon import formats_for
+
+    decoder = make_decoder(backend)
+    device = config.device
+    checkpoint = Checkpoint(
+        Classifier(formats_for(config)),
+        accept=config.policy.accept,
+        dedupe_seconds=0,
+        directions=FixedDirection(device.direction if device and device.direction in ("in", "out") else "in"),
+    )
+    for path in paths:
+        report: dict[str, Any] = {"file": path, "codes": []}
+        try:
+            frame = load_gray(Path(path))
+        except Exception as exc:  # PIL raises many types for unreadable files
+            report["error"] = f"cannot read image: {exc}"
+            yield report
+            continue
+        for code in decoder.decode(frame):
+            decision = checkpoint.decide(code, 0.0, utc_now())
+            report["codes"].append({
+                "text": code.text,
+                "type": decision.credential.type,
+                "result": decision.result.value,
+                "reason": decision.reason.value if decision.reason else None,
+            })
+        yield report

@@ -1,0 +1,139 @@
+"""The event outbox: every check-in, durable before the person is told.
+
+SQLite in WAL mode with ``synchronous=FULL``: :meth:`Outbox.record` returns
+only after the event and its ``seq`` are on disk. The uplink reads unsent
+events in ``seq`` order and marks them sent when the broker acknowledged them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA = "ravao.checkin/1"
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS events (
+    seq      INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    topic    TEXT NOT NULL,
+    payload  TEXT NOT NULL,
+    recorded REAL NOT NULL,
+    sent     REAL
+);
+CREATE INDEX IF NOT EXISTS events_unsent ON events(seq) WHERE sent IS NULL;
+CREATE INDEX IF NOT EXISTS events_sent ON events(sent) WHERE sent IS NOT NULL;
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as kept in the outbox."""
+
+    seq: int
+    event_id: str
+    topic: str
+    payload: bytes
+
+
+class Outbox:
+    """The SQLite outbox of check-in events. Safe to share between threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_TABLES)
+        check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"outbox {self.path} is damaged: {check}")
+
+    def close(self) -> None:
+        """Close the database (a checkpoint of the WAL happens here)."""
+        with self._lock:
+            self._db.close()
+
+    def record(self, topic: str, fields: dict[str, Any], extra_sql: Iterable[tuple[str, tuple]] = ()) -> dict[str, Any]:
+        """Give `fields` an `event_id` and the next `seq`, and commit them to disk.
+
+        `extra_sql` runs in the same transaction (state that must change
+        exactly when the event exists, such as a person's last direction).
+        Returns the whole event as it will be published.
+        """
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
+                seq = (row[0] if row else 0) + 1
+                event = {"schema": SCHEMA, "event_id": str(uuid.uuid4()), "seq": seq, **fields}
+                payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+                db.execute("INSERT OR REPLACE INTO counters(name, value) VALUES ('seq', ?)", (seq,))
+                db.execute(
+                    "INSERT INTO events(seq, event_id, topic, payload, recorded) VALUES (?, ?, ?, ?, ?)",
+                    (seq, event["event_id"], topic, payload, time.time()),
+                )
+                for sql, params in extra_sql:
+                    db.execute(sql, params)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return event
+
+    def execute(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Run one statement on the outbox database (small tables beside events)."""
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def unsent(self, after_seq: int = 0, limit: int = 100) -> list[StoredEvent]:
+        """Unsent events with `seq` above `after_seq`, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, event_id, topic, payload FROM events WHERE sent IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        return [StoredEvent(seq, event_id, topic, payload.encode("utf-8")) for seq, event_id, topic, payload in rows]
+
+    def mark_sent(self, seqs: Iterable[int]) -> None:
+        """Mark events acknowledged by the broker (one transaction)."""
+        now = time.time()
+        params = [(now, s) for s in seqs]
+        if not params:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("UPDATE events SET sent = ? WHERE seq = ? AND sent IS NULL", params)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def count_unsent(self) -> int:
+        """How many events the broker has not acknowledged yet."""
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM events WHERE sent IS NULL").fetchone()[0]
+
+    def last_seq(self) -> int:
+        """The highest `seq` ever given (0 before the first event)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
+        return row[0] if row else 0
+
+    def purge_sent(self, older_than_days: float) -> int:
+        """Delete sent events older than the retention; returns how many."""
+        cutoff = time.time() - older_than_days * 86400
+        with self._lock:
+            cur = self._db.execute("DELETE FROM events WHERE sent IS NOT NULL AND sent < ?", (cutoff,))
+        return cur.rowcount

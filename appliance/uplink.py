@@ -1,0 +1,291 @@
+"""The uplink: drains the outbox to the MQTT broker, in order, at least once.
+
+paho-mqtt 2.x runs the network on its own thread (``loop_start``); a drain
+thread of ours publishes unsent events in ``seq`` order, keeps at most
+``inflight`` of them unacknowledged, and marks an event sent only when its
+PUBACK has arrived. paho republishes unacknowledged messages after a
+reconnect; after a restart the drain starts again from the oldest unsent
+event, with the same ``event_id``. Nothing here ever blocks the camera loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from appliance import __version__
+from appliance.clock import clock_synced, rfc3339_ms, utc_now
+from appliance.config import MqttConfig, parse_broker_url
+from appliance.outbox import Outbox
+
+log = logging.getLogger("ravao.uplink")
+
+# Unacknowledged this long while connected: publish again (same event_id).
+RESEND_AFTER_S = 60.0
+STATUS_EVERY_S = 30.0
+STATUS_MIN_GAP_S = 2.0  # the unsent count is republished at most this often
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whose topics the device publishes on."""
+
+    device_id: str
+    venue_id: str
+
+    def topic(self, prefix: str, leaf: str) -> str:
+        return f"{prefix}/{self.venue_id}/{self.device_id}/{leaf}"
+
+
+@dataclass
+class _Inflight:
+    seq: int
+    since: float
+
+
+@dataclass
+class UplinkState:
+    """What the uplink reports to the display and the status topic."""
+
+    online: bool = False
+    queue: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Uplink:
+    """Publishes the outbox and the device status to one broker."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        identity: Identity,
+        settings: MqttConfig,
+        *,
+        on_change: Callable[[UplinkState], None] | None = None,
+        status_extra: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.identity = identity
+        self.settings = settings
+        self.on_change = on_change
+        self.status_extra = status_extra or (lambda: {})
+        self.state = UplinkState(queue=outbox.count_unsent())
+        self._subscriptions: dict[str, Callable[[bytes], None]] = {}
+        self._acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._client: mqtt.Client | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- public ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect (in the background) and start draining."""
+        self._client = self._make_client()
+        tls, host, port = parse_broker_url(self.settings.url)
+        log.info("connecting to %s:%d%s", host, port, " (TLS)" if tls else "")
+        self._client.connect_async(host, port, keepalive=self.settings.keepalive)
+        self._client.loop_start()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._drain, name="ravao-uplink", daemon=True)
+        self._thread.start()
+
+    def stop(self, *, say_offline: bool = True) -> None:
+        """Say "offline", disconnect and stop the threads."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        client = self._client
+        if client is not None:
+            if say_offline and self._connected.is_set():
+                info = client.publish(self._status_topic(), self._status_payload("offline"), qos=1, retain=True)
+                try:
+                    info.wait_for_publish(timeout=2)
+                except (RuntimeError, ValueError):
+                    pass
+            self._connected.clear()
+            client.disconnect()
+            client.loop_stop()
+        self._connected.clear()
+        self._client = None
+
+    def reconfigure(self, identity: Identity, settings: MqttConfig) -> None:
+        """Move to another identity or broker (a new setup QR); no restart."""
+        self.stop()
+        self.identity, self.settings = identity, settings
+        self.start()
+
+    def wake(self) -> None:
+        """A new event is in the outbox: publish it soon. Returns at once."""
+        self._wake.set()
+
+    def subscribe(self, topic: str, handler: Callable[[bytes], None]) -> None:
+        """Call `handler(payload)` for messages on `topic` (resubscribed on every connect)."""
+        self._subscriptions[topic] = handler
+        if self._client is not None and self._connected.is_set():
+            self._client.subscribe(topic, qos=1)
+
+    def publish_status(self) -> None:
+        """Publish the retained status now (state changed)."""
+        client = self._client
+        if client is not None and self._connected.is_set():
+            client.publish(self._status_topic(), self._status_payload("online"), qos=1, retain=True)
+
+    # -- paho -----------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        protocol = mqtt.MQTTv5 if s.protocol == "5" else mqtt.MQTTv311
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"ravao-{self.identity.venue_id}-{self.identity.device_id}"[:128],
+            protocol=protocol,
+        )
+        tls, _, _ = parse_broker_url(s.url)
+        if tls:
+            client.tls_set(
+                ca_certs=s.ca_file or None,
+                certfile=s.cert_file or None,
+                keyfile=s.key_file or None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        if s.username:
+            client.username_pw_set(s.username, s.password or None)
+        client.will_set(self._status_topic(), self._status_payload("offline"), qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=1, max_delay=60)
+        client.max_inflight_messages_set(s.inflight)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("broker refused the connection: %s", reason_code)
+            return
+        log.info("connected to the broker")
+        self._connected.set()
+        for topic in self._subscriptions:
+            client.subscribe(topic, qos=1)
+        client.publish(self._status_topic(), self._status_payload("online"), qos=1, retain=True)
+        self._set_state(online=True)
+        self._wake.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self._connected.is_set():
+            log.warning("disconnected from the broker: %s", reason_code)
+        self._connected.clear()
+        self._set_state(online=False)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        # Called under paho's own lock: hand the ack over, take no lock of ours.
+        self._acks.put((mid, not reason_code.is_failure))
+        self._wake.set()
+
+    def _on_message(self, client, userdata, message) -> None:
+        handler = self._subscriptions.get(message.topic)
+        if handler is None:
+            return
+        try:
+            handler(message.payload)
+        except Exception:
+            log.exception("handling a message on %s failed", message.topic)
+
+    # -- the drain thread ----------------------------------------------
+
+    def _drain(self) -> None:
+        inflight: dict[int, _Inflight] = {}
+        last_published = 0
+        last_status, status_queue = 0.0, -1
+        while not self._stop.is_set():
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            try:
+                last_published = self._drain_once(inflight, last_published)
+                now = time.monotonic()
+                since = now - last_status
+                if since >= STATUS_EVERY_S or (self.state.queue != status_queue and since >= STATUS_MIN_GAP_S):
+                    last_status, status_queue = now, self.state.queue
+                    self.publish_status()
+            except Exception:
+                log.exception("uplink drain failed; retrying")
+                self._stop.wait(1.0)
+
+    def _drain_once(self, inflight: dict[int, _Inflight], last_published: int) -> int:
+        acked = []
+        while True:
+            try:
+                mid, ok = self._acks.get_nowait()
+            except queue.Empty:
+                break
+            entry = inflight.pop(mid, None)
+            if entry is None:
+                continue  # a status message, or an event from before a resend
+            if ok:
+                acked.append(entry.seq)
+            else:
+                log.warning("the broker refused event seq %d; it stays in the outbox", entry.seq)
+        if acked:
+            self.outbox.mark_sent(acked)
+        client = self._client
+        if client is None or not self._connected.is_set():
+            self._set_state(queue=self.outbox.count_unsent())
+            return last_published
+        now = time.monotonic()
+        if inflight and now - min(e.since for e in inflight.values()) > RESEND_AFTER_S:
+            log.warning("%d events unacknowledged for %ds; publishing them again", len(inflight), RESEND_AFTER_S)
+            inflight.clear()
+            last_published = 0
+        room = self.settings.inflight - len(inflight)
+        if room > 0:
+            for event in self.outbox.unsent(after_seq=last_published, limit=room):
+                info = client.publish(event.topic, event.payload, qos=1)
+                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                    log.warning("publishing seq %d failed: %s", event.seq, mqtt.error_string(info.rc))
+                    break
+                inflight[info.mid] = _Inflight(event.seq, now)
+                last_published = event.seq
+        self._set_state(queue=self.outbox.count_unsent())
+        if room > 0 and acked:
+            self._wake.set()  # more may be waiting
+        return last_published
+
+    # -- status ---------------------------------------------------------
+
+    def _status_topic(self) -> str:
+        return self.identity.topic(self.settings.topic_prefix, "status")
+
+    def _status_payload(self, state: str) -> bytes:
+        body = {
+            "state": state,
+            "ts": rfc3339_ms(utc_now()),
+            "version": __version__,
+            "queue": self.state.queue,
+            "clock_synced": clock_synced(),
+            **self.status_extra(),
+        }
+        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+    def _set_state(self, **changes: Any) -> None:
+        before = (self.state.online, self.state.queue)
+        for key, value in changes.items():
+            setattr(self.state, key, value)
+        if (self.state.online, self.state.queue) != before and self.on_change is not None:
+            try:
+                self.on_change(self.state)
+            except Exception:
+                log.exception("uplink state callback failed")
