@@ -1,0 +1,48 @@
+"""`ravao decode`: text, type and decision per code, without a broker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_ravao
+from samples import CARDS, MALFORMED_CARD, qr_png
+
+
+@pytest.mark.parametrize("backend", ["zxing", "zbar"])
+def test_json_report(tmp_path, backend):
+    card = qr_png(CARDS[3].text(nfd=True), tmp_path / "card.png")
+    bad = qr_png(MALFORMED_CARD.text(), tmp_path / "bad.png")
+    text = qr_png("xin chào", tmp_path / "text.png")
+    blank = tmp_path / "blank.png"
+    __import__("PIL.Image").Image.new("L", (64, 64), 255).save(blank)
+    done = run_ravao("decode", "--backend", backend, "--json", str(card), str(bad), str(text), str(blank))
+    assert done.returncode == 0, done.stderr
+    reports = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["file"] for r in reports] == [str(card), str(bad), str(text), str(blank)]
+    assert reports[0]["codes"] == [{"text": CARDS[3].text(nfd=True), "type": "cccd", "result": "pass", "reason": None}]
+    assert reports[1]["codes"] == [{"text": MALFORMED_CARD.text(), "type": "unknown", "result": "fail",
+                                    "reason": "malformed"}]
+    assert reports[2]["codes"] == [{"text": "xin chào", "type": "unknown", "result": "fail",
+                                    "reason": "unsupported"}]
+    assert reports[3]["codes"] == []
+
+
+def test_config_policy_applies(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[policy]\naccept = ["pass"]\n[storage]\nstate_dir = "%s"\n' % (tmp_path / "state"))
+    card = qr_png(CARDS[0].text(), tmp_path / "card.png")
+    done = run_ravao("decode", "--config", str(config), "--json", str(card))
+    assert json.loads(done.stdout)["codes"][0]["reason"] == "not_accepted"
+
+
+def test_human_output_and_unreadable_file(tmp_path):
+    card = qr_png(CARDS[0].text(), tmp_path / "card.png")
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"\x89PNG garbage")
+    done = run_ravao("decode", str(card), str(junk))
+    assert done.returncode == 1
+    assert "cccd → pass" in done.stdout and CARDS[0].name in done.stdout
+    assert f"{junk}: cannot read image" in done.stdout
+    assert "Traceback" not in done.stderr

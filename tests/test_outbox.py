@@ -1,0 +1,77 @@
+"""The SQLite outbox: seq across restarts, order, acknowledgement, retention."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+import pytest
+
+from appliance.outbox import Outbox
+
+
+def fields(n: int) -> dict:
+    return {"device_id": "d", "venue_id": "v", "n": n}
+
+
+def test_seq_survives_reopen_and_is_never_reused(tmp_path):
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox(path)
+    assert [box.record("t", fields(i))["seq"] for i in range(3)] == [1, 2, 3]
+    box.mark_sent([1, 2, 3])
+    box.close()
+    box = Outbox(path)
+    assert box.purge_sent(0) == 3  # every sent event gone …
+    assert box.record("t", fields(4))["seq"] == 4  # … and seq goes on
+    assert box.last_seq() == 4
+
+
+def test_durability_settings(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite3")
+    assert box.execute("PRAGMA journal_mode")[0][0] == "wal"
+    assert box.execute("PRAGMA synchronous")[0][0] == 2  # FULL
+
+
+def test_unsent_in_order_and_marked_on_ack(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite3")
+    events = [box.record("ravao/v/d/events", fields(i)) for i in range(5)]
+    assert box.count_unsent() == 5
+    stored = box.unsent(limit=10)
+    assert [e.seq for e in stored] == [1, 2, 3, 4, 5]
+    assert json.loads(stored[0].payload) == events[0]
+    assert stored[0].topic == "ravao/v/d/events"
+    box.mark_sent([2, 4])
+    assert [e.seq for e in box.unsent()] == [1, 3, 5]
+    assert [e.seq for e in box.unsent(after_seq=3)] == [5]
+    assert box.count_unsent() == 3
+
+
+def test_a_failed_transaction_records_nothing_and_spends_no_seq(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite3")
+    box.record("t", fields(1))
+    with pytest.raises(sqlite3.OperationalError):
+        box.record("t", fields(2), extra_sql=[("INSERT INTO no_such_table VALUES (1)", ())])
+    assert box.count_unsent() == 1
+    assert box.record("t", fields(3))["seq"] == 2
+
+
+def test_retention_deletes_only_old_sent_events(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite3")
+    for i in range(4):
+        box.record("t", fields(i))
+    box.mark_sent([1, 2, 3])
+    day = 86400
+    box.execute("UPDATE events SET sent = ? WHERE seq IN (1, 2)", (time.time() - 15 * day,))
+    assert box.purge_sent(14) == 2
+    remaining = [row[0] for row in box.execute("SELECT seq FROM events ORDER BY seq")]
+    assert remaining == [3, 4]  # 3: sent recently; 4: never sent, never deleted
+    box.execute("UPDATE events SET recorded = ? WHERE seq = 4", (time.time() - 100 * day,))
+    assert box.purge_sent(14) == 0
+
+
+def test_a_damaged_file_is_refused(tmp_path):
+    path = tmp_path / "o.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(sqlite3.DatabaseError):
+        Outbox(path)
