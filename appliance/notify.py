@@ -52,7 +52,7 @@ class Notifier:
             return
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            pass
+            sock.setblocking(False)
         except OSError as exc:
             log.warning("cannot open a socket to notify systemd: %s", exc)
             self._address = None

@@ -210,7 +210,7 @@ class Uplink:
     def _drain(self) -> None:
         inflight: dict[int, _Inflight] = {}
         last_published = 0
-        last_status, status_queue = 0.0, -1
+        last_status, status_queue = time.monotonic(), self.state.queue  # on_connect sends the first
         while not self._stop.is_set():
             self._wake.wait(timeout=1.0)
             self._wake.clear()

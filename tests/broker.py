@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -84,7 +85,9 @@ class Broker:
 class Subscriber:
     """A paho client that keeps every message on `topic` (QoS 1)."""
 
-    def __init__(self, port: int, topic: str = "#", *, username: str = "", password: str = "") -> None:
+    def __init__(self, port: int, topic: str = "#", *, username: str = "", password: str = "",
+                 echo: Callable[[str, bytes], None] | None = None) -> None:
+        self.echo = echo
         self.messages: list[tuple[str, bytes, bool]] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
@@ -104,6 +107,8 @@ class Subscriber:
         with self._cond:
             self.messages.append((msg.topic, msg.payload, msg.retain))
             self._cond.notify_all()
+        if self.echo is not None:
+            self.echo(msg.topic, msg.payload)
 
     def events(self) -> list[dict]:
         """Every check-in event received so far, as parsed JSON, in arrival order."""

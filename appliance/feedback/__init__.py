@@ -39,7 +39,7 @@ class LogFeedback:
 
     def decided(self, decision: Decision) -> None:
         cred = decision.credential
-        who = cred.name or cred.id
+        who = cred.name or (f"{cred.type} {cred.id[:12]}…" if len(cred.id) > 16 else f"{cred.type} {cred.id}")
         if decision.reason is not None:
             self._log.info("%s %s %s (%s)", decision.result.value.upper(),
                            decision.direction, who, decision.reason.value)

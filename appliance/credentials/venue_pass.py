@@ -1,0 +1,64 @@
+"""Venue passes (``RVP1:``) as a credential format: genuine, in date, not revoked."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable, Mapping
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from appliance.decision import Credential, Reason, Refused
+from provisioning.envelope import PASS_PREFIX
+from provisioning.passes import VenuePass, read_pass
+
+
+def pass_credential(venue_pass: VenuePass) -> Credential:
+    """The event's view of a pass: holder id, name, token id, issuer."""
+    return Credential(
+        type="pass",
+        id=venue_pass.holder_id,
+        name=venue_pass.name,
+        fields={
+            "id": venue_pass.holder_id,
+            "name": venue_pass.name,
+            "token_id": venue_pass.token_id,
+            "issuer": venue_pass.issuer,
+        },
+    )
+
+
+class VenuePassFormat:
+    """Reads venue passes signed by a trusted owner key.
+
+    `keys` returns the keys trusted now (key id → public key: the pinned
+    owner key and the policy's ``trusted_keys``); `is_revoked` says whether a
+    token id (32 lowercase hex digits) is on the revocation list.
+    """
+
+    type = "pass"
+
+    def __init__(
+        self,
+        keys: Callable[[], Mapping[bytes, Ed25519PublicKey]],
+        is_revoked: Callable[[str], bool] = lambda token_id: False,
+    ) -> None:
+        self.keys = keys
+        self.is_revoked = is_revoked
+
+    def claims(self, raw: bytes, text: str) -> bool:
+        """A pass is any code that starts with ``RVP1:``."""
+        return text.startswith(PASS_PREFIX)
+
+    def read(self, raw: bytes, text: str, now: datetime) -> Credential:
+        """The pass's credential; :class:`Refused` if it is forged, malformed,
+        unknown, revoked or out of date (the last three carry the credential).
+        """
+        venue_pass = read_pass(text, self.keys())
+        credential = pass_credential(venue_pass)
+        if self.is_revoked(venue_pass.token_id):
+            raise Refused(Reason.REVOKED, "the owner revoked this pass", credential=credential)
+        try:
+            venue_pass.check_time(now)
+        except Refused as refusal:
+            raise Refused(refusal.reason, refusal.detail, credential=credential) from None
+        return credential
