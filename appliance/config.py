@@ -79,7 +79,7 @@ class MqttConfig(Section):
     topic_prefix: str = Field("ravao", min_length=1, pattern=r"^[^#+\x00]+$")
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     keepalive: int = Field(30, ge=5, le=3600)
-    inflight: int = Field(20, ge=1, le=1000)  # events published and not yet acknowledged
+    inflight: int = Field(100, ge=1, le=1000)  # events published and not yet acknowledged
 
     @field_validator("url")
     @classmethod

@@ -53,6 +53,7 @@ class Daemon:
         self.decoder = make_decoder(config.decoder.backend)
         self.stopping = threading.Event()
         self.camera_ok = True
+        self._ready = False  # READY=1 goes to systemd with the first frame
         device = config.device
         self.identity = Identity(device.id, device.venue_id) if device else None
         self.checkpoint = Checkpoint(
@@ -108,38 +109,45 @@ class Daemon:
     def _camera_loop(self) -> bool:
         """Scan until stopped; True when a finite source ran out of frames."""
         delay = REOPEN_FIRST_S
-        ready = False
         while not self.stopping.is_set():
             try:
                 source = self._open_source()
             except SourceError as exc:
                 self._camera_lost(str(exc))
-                self.stopping.wait(delay)
-                delay = min(delay * 2, REOPEN_MAX_S)
-                continue
-            try:
-                for frame in source.frames():
-                    if not ready:
-                        self.notifier.ready()
-                        ready = True
-                    if not self.camera_ok:
-                        self.camera_ok = True
-                        log.info("camera is back")
-                        self._show_status()
-                    delay = REOPEN_FIRST_S
-                    self.notifier.watchdog()
-                    self.scan(frame)
-                    if self.stopping.is_set():
-                        return False
-                if source.finite:
-                    return True
-                self._camera_lost("the camera stopped delivering frames")
-            except SourceError as exc:
-                self._camera_lost(str(exc))
-            finally:
-                source.close()
+            else:
+                try:
+                    if self.scan_source(source):
+                        return True
+                    if self.camera_ok:  # a live camera that stopped: reopen it at once
+                        delay = REOPEN_FIRST_S
+                except SourceError as exc:
+                    self._camera_lost(str(exc))
+                finally:
+                    source.close()
             self.stopping.wait(delay)
             delay = min(delay * 2, REOPEN_MAX_S)
+        return False
+
+    def scan_source(self, source: FrameSource) -> bool:
+        """Scan every frame of an open source; True when a finite one ran out.
+
+        Raises SourceError when the camera fails.
+        """
+        for frame in source.frames():
+            if not self._ready:
+                self.notifier.ready()
+                self._ready = True
+            if not self.camera_ok:
+                self.camera_ok = True
+                log.info("camera is back")
+                self._show_status()
+            self.notifier.watchdog()
+            self.scan(frame)
+            if self.stopping.is_set():
+                return False
+        if source.finite:
+            return True
+        self._camera_lost("the camera stopped delivering frames")
         return False
 
     def _camera_lost(self, why: str) -> None:

@@ -16,6 +16,7 @@ import queue
 import ssl
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -25,14 +26,19 @@ from paho.mqtt.enums import CallbackAPIVersion
 from appliance import __version__
 from appliance.clock import clock_synced, rfc3339_ms, utc_now
 from appliance.config import MqttConfig, parse_broker_url
-from appliance.outbox import Outbox
+from appliance.outbox import Outbox, StoredEvent
 
 log = logging.getLogger("ravao.uplink")
 
 # Unacknowledged this long while connected: publish again (same event_id).
 RESEND_AFTER_S = 60.0
 STATUS_EVERY_S = 30.0
-STATUS_MIN_GAP_S = 2.0  # the unsent count is republished at most this often
+STATUS_MIN_GAP_S = 2.0
+# paho keeps `inflight` events on the wire and sends the next ones from its
+# own thread as acknowledgements come back; handing it this many times more
+# saves a wake-up of the drain thread per event.
+HANDOFF_FACTOR = 10
+BATCH_WAIT_S = 0.005  # acks are collected this long at most before they are marked  # the unsent count is republished at most this often
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class Uplink:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._client: mqtt.Client | None = None
+        self._ack_batch = 1
         self._thread: threading.Thread | None = None
 
     # -- public ---------------------------------------------------------
@@ -193,8 +200,10 @@ class Uplink:
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         # Called under paho's own lock: hand the ack over, take no lock of ours.
+        # The drain thread wakes for a batch of acks, or within BATCH_WAIT_S.
         self._acks.put((mid, not reason_code.is_failure))
-        self._wake.set()
+        if self._acks.qsize() >= self._ack_batch:
+            self._wake.set()
 
     def _on_message(self, client, userdata, message) -> None:
         handler = self._subscriptions.get(message.topic)
@@ -208,14 +217,18 @@ class Uplink:
     # -- the drain thread ----------------------------------------------
 
     def _drain(self) -> None:
-        inflight: dict[int, _Inflight] = {}
-        last_published = 0
+        drain = _Drain(self.outbox, self.settings.inflight * HANDOFF_FACTOR)
+        self._ack_batch = max(1, drain.window // 4)
         last_status, status_queue = time.monotonic(), self.state.queue  # on_connect sends the first
         while not self._stop.is_set():
-            self._wake.wait(timeout=1.0)
+            self._wake.wait(timeout=BATCH_WAIT_S if drain.inflight else 1.0)
             self._wake.clear()
             try:
-                last_published = self._drain_once(inflight, last_published)
+                drain.take_acks(self._acks)
+                client = self._client
+                if client is not None and self._connected.is_set():
+                    drain.publish(client)
+                self._set_state(queue=self.outbox.count_unsent())
                 now = time.monotonic()
                 since = now - last_status
                 if since >= STATUS_EVERY_S or (self.state.queue != status_queue and since >= STATUS_MIN_GAP_S):
@@ -224,45 +237,10 @@ class Uplink:
             except Exception:
                 log.exception("uplink drain failed; retrying")
                 self._stop.wait(1.0)
-
-    def _drain_once(self, inflight: dict[int, _Inflight], last_published: int) -> int:
-        acked = []
-        while True:
-            try:
-                mid, ok = self._acks.get_nowait()
-            except queue.Empty:
-                break
-            entry = inflight.pop(mid, None)
-            if entry is None:
-                continue  # a status message, or an event from before a resend
-            if ok:
-                acked.append(entry.seq)
-            else:
-                log.warning("the broker refused event seq %d; it stays in the outbox", entry.seq)
-        if acked:
-            self.outbox.mark_sent(acked)
-        client = self._client
-        if client is None or not self._connected.is_set():
-            self._set_state(queue=self.outbox.count_unsent())
-            return last_published
-        now = time.monotonic()
-        if inflight and now - min(e.since for e in inflight.values()) > RESEND_AFTER_S:
-            log.warning("%d events unacknowledged for %ds; publishing them again", len(inflight), RESEND_AFTER_S)
-            inflight.clear()
-            last_published = 0
-        room = self.settings.inflight - len(inflight)
-        if room > 0:
-            for event in self.outbox.unsent(after_seq=last_published, limit=room):
-                info = client.publish(event.topic, event.payload, qos=1)
-                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                    log.warning("publishing seq %d failed: %s", event.seq, mqtt.error_string(info.rc))
-                    break
-                inflight[info.mid] = _Inflight(event.seq, now)
-                last_published = event.seq
-        self._set_state(queue=self.outbox.count_unsent())
-        if room > 0 and acked:
-            self._wake.set()  # more may be waiting
-        return last_published
+        try:
+            drain.flush_marks()
+        except Exception:
+            log.exception("could not mark the last acknowledged events; they will be sent again")
 
     # -- status ---------------------------------------------------------
 
@@ -289,3 +267,66 @@ class Uplink:
                 self.on_change(self.state)
             except Exception:
                 log.exception("uplink state callback failed")
+
+
+class _Drain:
+    """The drain thread's bookkeeping: what is in flight, what comes next,
+    and which acknowledgements still have to be written to the outbox."""
+
+    FETCH = 500  # unsent events read from the outbox at a time
+    MARK_EVERY_S = 0.05  # acknowledged events are marked sent in batches
+
+    def __init__(self, outbox: Outbox, window: int) -> None:
+        self.outbox = outbox
+        self.window = window
+        self.inflight: dict[int, _Inflight] = {}  # paho mid → event
+        self.pending: deque[StoredEvent] = deque()  # read from the outbox, not yet published
+        self.last_read = 0  # highest seq read into `pending`
+        self.to_mark: list[int] = []
+        self.marked_at = time.monotonic()
+
+    def take_acks(self, acks: "queue.SimpleQueue[tuple[int, bool]]") -> None:
+        """Move PUBACKed events to the marking batch; write it when due."""
+        while True:
+            try:
+                mid, ok = acks.get_nowait()
+            except queue.Empty:
+                break
+            entry = self.inflight.pop(mid, None)
+            if entry is None:
+                continue  # a status message, or an event from before a resend
+            if ok:
+                self.to_mark.append(entry.seq)
+            else:
+                log.warning("the broker refused event seq %d; it will be published again", entry.seq)
+        now = time.monotonic()
+        if self.to_mark and (not self.inflight or now - self.marked_at >= self.MARK_EVERY_S):
+            self.flush_marks()
+
+    def flush_marks(self) -> None:
+        if self.to_mark:
+            self.outbox.mark_sent(self.to_mark)
+            self.to_mark = []
+        self.marked_at = time.monotonic()
+
+    def publish(self, client: mqtt.Client) -> None:
+        """Fill the in-flight window with the next events, in seq order."""
+        now = time.monotonic()
+        if self.inflight and now - min(e.since for e in self.inflight.values()) > RESEND_AFTER_S:
+            log.warning("%d events unacknowledged for %ds; publishing them again", len(self.inflight), RESEND_AFTER_S)
+            self.inflight.clear()
+            self.pending.clear()
+            self.last_read = 0
+        while len(self.inflight) < self.window:
+            if not self.pending:
+                self.pending.extend(self.outbox.unsent(after_seq=self.last_read, limit=self.FETCH))
+                if not self.pending:
+                    return
+                self.last_read = self.pending[-1].seq
+            event = self.pending[0]
+            info = client.publish(event.topic, event.payload, qos=1)
+            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                log.warning("publishing seq %d failed: %s", event.seq, mqtt.error_string(info.rc))
+                return
+            self.pending.popleft()
+            self.inflight[info.mid] = _Inflight(event.seq, now)
