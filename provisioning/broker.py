@@ -1,0 +1,204 @@
+"""Mosquitto accounts and ACL for a venue's devices and its owner.
+
+``ravao broker-config`` reads a CSV of devices and writes a password file in
+the format of ``mosquitto_passwd`` (mosquitto 2.x: ``$7$`` PBKDF2-SHA512) and
+an ACL file: each device may publish only to its own ``events`` and
+``status`` topics and read only its venue's ``revocations``; the owner may
+publish and read the revocations of every venue listed, and read its
+devices' events and status.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from appliance.errors import UserError
+from provisioning import fields
+from provisioning.files import write_atomic
+
+PASSWD_FILE = "ravao.passwd"
+ACL_FILE = "ravao.acl"
+PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.x writes
+SALT_BYTES = 12
+COLUMNS = ("venue_id", "device_id", "password", "username")
+REQUIRED_COLUMNS = COLUMNS[:3]
+MAX_DEVICES_FILE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DeviceAccount:
+    """One device's broker account."""
+
+    venue_id: str
+    device_id: str
+    password: str
+    username: str = ""  # empty: "{venue_id}/{device_id}"
+
+    @property
+    def user(self) -> str:
+        """The MQTT user name."""
+        return self.username or f"{self.venue_id}/{self.device_id}"
+
+
+def check_username(value: str) -> str:
+    """A user name the password and ACL files can hold; ``ValueError`` otherwise."""
+    fields.text(value, max_chars=128, required=True)
+    if ":" in value or any(ch.isspace() for ch in value):
+        raise ValueError("must have no ':' and no spaces")
+    return value
+
+
+def check_password(value: str) -> str:
+    """A non-empty password with no control characters; ``ValueError`` otherwise."""
+    return fields.text(value, max_chars=256, required=True)
+
+
+def load_devices(path: str | Path) -> list[DeviceAccount]:
+    """The devices in a CSV file with the header ``venue_id,device_id,password``
+    and optionally ``username``; :class:`UserError` names the bad line.
+    """
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            data = f.read(MAX_DEVICES_FILE_BYTES + 1)
+    except OSError as exc:
+        raise UserError(f"{p}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_DEVICES_FILE_BYTES:
+        raise UserError(f"{p}: larger than {MAX_DEVICES_FILE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserError(f"{p}: not UTF-8 text") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = reader.fieldnames or []
+        unknown = [c for c in header if c not in COLUMNS]
+        if unknown:
+            raise UserError(f"{p}: unknown column {unknown[0]!r} (columns: {', '.join(COLUMNS)})")
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise UserError(f"{p}: no {missing[0]!r} column in the header line")
+        devices = [_device(p, reader.line_num, len(header), row) for row in reader]
+    except csv.Error as exc:
+        raise UserError(f"{p}:{reader.line_num}: {exc}") from None
+    if not devices:
+        raise UserError(f"{p}: lists no devices")
+    return devices
+
+
+def _device(path: Path, line: int, width: int, row: dict[str | None, str | None]) -> DeviceAccount:
+    if None in row or None in row.values():
+        raise UserError(f"{path}:{line}: expected {width} comma-separated fields")
+    try:
+        device = DeviceAccount(
+            venue_id=_checked("venue_id", fields.ident, row["venue_id"]),
+            device_id=_checked("device_id", fields.ident, row["device_id"]),
+            password=_checked("password", check_password, row["password"]),
+            username=row.get("username") or "",
+        )
+        _checked("username", check_username, device.user)
+    except ValueError as exc:
+        raise UserError(f"{path}:{line}: {exc}") from None
+    return device
+
+
+def _checked(name: str, check: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from None
+
+
+def password_line(
+    username: str, password: str, *, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS
+) -> str:
+    """One line of a mosquitto 2.x password file (no newline)."""
+    salt = os.urandom(SALT_BYTES) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
+    return f"{username}:$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def acl_text(devices: Sequence[DeviceAccount], owner_user: str, topic_prefix: str = "ravao") -> str:
+    """The mosquitto ACL file for `devices` and the owner account."""
+    p = topic_prefix
+    lines = [
+        "# Written by `ravao broker-config`. Devices publish only their own events and",
+        "# status and read only their venue's revocation list; the owner publishes the",
+        "# revocation lists and reads what its devices send.",
+        "",
+        f"user {owner_user}",
+    ]
+    for venue in sorted({d.venue_id for d in devices}):
+        lines += [
+            f"topic readwrite {p}/{venue}/revocations",
+            f"topic read {p}/{venue}/+/events",
+            f"topic read {p}/{venue}/+/status",
+        ]
+    for d in devices:
+        lines += [
+            "",
+            f"user {d.user}",
+            f"topic write {p}/{d.venue_id}/{d.device_id}/events",
+            f"topic write {p}/{d.venue_id}/{d.device_id}/status",
+            f"topic read {p}/{d.venue_id}/revocations",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def check_accounts(devices: Sequence[DeviceAccount], owner_user: str) -> None:
+    """Refuse two accounts with one user name, or one device listed twice."""
+    seen: set[str] = {owner_user}
+    places: set[tuple[str, str]] = set()
+    for d in devices:
+        if d.user in seen:
+            raise UserError(f"user name {d.user!r} is used twice")
+        if (d.venue_id, d.device_id) in places:
+            raise UserError(f"device {d.device_id!r} of venue {d.venue_id!r} is listed twice")
+        seen.add(d.user)
+        places.add((d.venue_id, d.device_id))
+
+
+def write_broker_config(
+    out_dir: str | Path,
+    devices: Sequence[DeviceAccount],
+    owner_user: str,
+    owner_password: str,
+    topic_prefix: str = "ravao",
+) -> tuple[Path, Path]:
+    """Write the password file (0600) and the ACL file (0644) into `out_dir`."""
+    for name, check, value in (
+        ("owner user", check_username, owner_user),
+        ("owner password", check_password, owner_password),
+        ("topic prefix", fields.topic_prefix, topic_prefix),
+    ):
+        try:
+            check(value)
+        except ValueError as exc:
+            raise UserError(f"{name}: {exc}") from None
+    check_accounts(devices, owner_user)
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {folder}: {exc.strerror}") from None
+    passwd = passwd_text([(owner_user, owner_password)] + [(d.user, d.password) for d in devices])
+    write_atomic(folder / PASSWD_FILE, passwd.encode("utf-8"), 0o600)
+    write_atomic(folder / ACL_FILE, acl_text(devices, owner_user, topic_prefix).encode("utf-8"), 0o644)
+    return folder / PASSWD_FILE, folder / ACL_FILE
+
+
+def passwd_text(accounts: Iterable[tuple[str, str]]) -> str:
+    """A whole password file for (user, password) pairs."""
+    return "".join(password_line(user, password) + "\n" for user, password in accounts)
+
+
+def mosquitto_conf(passwd_path: Path, acl_path: Path) -> str:
+    """The lines of mosquitto.conf that use the written files."""
+    return f"allow_anonymous false\npassword_file {passwd_path.resolve()}\nacl_file {acl_path.resolve()}\n"

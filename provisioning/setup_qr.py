@@ -1,0 +1,203 @@
+"""Setup QRs (``RVS1:``): the settings the owner signs for one device.
+
+Claims: ``iss`` (1), ``sub`` (2) device id, ``exp`` (4), ``iat`` (6),
+``cti`` (7), and the private claims below (text; an absent one takes its
+default). The signer's public key is in the protected header (label -65537,
+see :mod:`provisioning.envelope`), so that a new device has a key to pin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any, Callable, Mapping
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+from appliance.config import parse_broker_url
+from appliance.decision import Reason, Refused
+from appliance.errors import UserError
+from provisioning import fields
+from provisioning.envelope import (
+    EXP,
+    HEADER_SIGNER_KEY,
+    IAT,
+    MAX_SIGNER_KEY_BYTES,
+    NBF,
+    REQUIRED,
+    SETUP_PREFIX,
+    SUB,
+    check_window,
+    claim,
+    read_text,
+    sign,
+)
+from provisioning.keys import key_id
+
+MODES = ("door", "bus")
+DIRECTIONS = ("in", "out", "toggle", "button")
+
+
+def _broker_url(value: Any) -> str:
+    fields.text(value, max_chars=256, required=True)
+    parse_broker_url(value)  # ValueError naming the problem
+    return value
+
+
+def _wifi_ssid(value: Any) -> str:
+    fields.text(value, max_chars=32)
+    if len(value.encode("utf-8")) > 32:
+        raise ValueError("longer than 32 bytes")
+    return value
+
+
+def _wifi_psk(value: Any) -> str:
+    """Empty (open network), 8–63 printable ASCII characters, or 64 hex digits."""
+    fields.text(value, max_chars=64)
+    if value and not (
+        (8 <= len(value) <= 63 and value.isascii() and value.isprintable())
+        or (len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value))
+    ):
+        raise ValueError("must be 8-63 printable ASCII characters or 64 hex digits")
+    return value
+
+
+@dataclass(frozen=True)
+class SetupSettings:
+    """What a setup QR tells a device (attribute: claim key in the README)."""
+
+    device_id: str
+    venue_id: str
+    broker_url: str
+    issued_at: int
+    expires: int
+    venue_name: str = ""
+    broker_user: str = ""
+    broker_password: str = ""
+    wifi_ssid: str = ""
+    wifi_psk: str = ""
+    mode: str = "door"
+    direction: str = "in"
+    vehicle: str = ""
+    route: str = ""
+    topic_prefix: str = "ravao"
+
+
+# attribute → (claim label, check). The order is the order in the QR.
+_CLAIMS: dict[str, tuple[int | str, Callable[[Any], Any]]] = {
+    "device_id": (SUB, fields.ident),
+    "venue_id": ("venue_id", fields.ident),
+    "venue_name": ("venue_name", partial(fields.text, max_chars=128)),
+    "broker_url": ("broker", _broker_url),
+    "broker_user": ("broker_user", partial(fields.text, max_chars=128)),
+    "broker_password": ("broker_password", partial(fields.text, max_chars=256)),
+    "wifi_ssid": ("wifi_ssid", _wifi_ssid),
+    "wifi_psk": ("wifi_psk", _wifi_psk),
+    "mode": ("mode", partial(fields.choice, options=MODES)),
+    "direction": ("direction", partial(fields.choice, options=DIRECTIONS)),
+    "vehicle": ("vehicle", partial(fields.text, max_chars=64)),
+    "route": ("route", partial(fields.text, max_chars=64)),
+    "topic_prefix": ("topic_prefix", fields.topic_prefix),
+    "issued_at": (IAT, fields.numeric_date),
+    "expires": (EXP, fields.numeric_date),
+}
+_DEFAULTS = {
+    f.name: REQUIRED if f.default is dataclasses.MISSING else f.default for f in dataclasses.fields(SetupSettings)
+}
+
+
+def _check_together(s: SetupSettings) -> None:
+    """What the settings must satisfy as a whole; ``ValueError`` otherwise."""
+    if s.broker_password and not s.broker_user:
+        raise ValueError("a broker password needs a broker user")
+    if s.wifi_psk and not s.wifi_ssid:
+        raise ValueError("a Wi-Fi key needs a Wi-Fi network name")
+    if s.mode != "bus" and (s.vehicle or s.route):
+        raise ValueError("vehicle and route are for bus mode")
+    if s.expires <= s.issued_at:
+        raise ValueError("expires before it is issued")
+
+
+@dataclass(frozen=True)
+class SetupQR:
+    """A genuine setup QR: its settings and the key that signed it (to pin)."""
+
+    settings: SetupSettings
+    signer: Ed25519PublicKey
+    signer_id: str  # 16 lowercase hex digits
+    token_id: str  # 32 lowercase hex digits
+
+
+def setup_claims(settings: SetupSettings) -> dict[int | str, Any]:
+    """The claims of a setup QR; :class:`UserError` names a bad setting."""
+    claims: dict[int | str, Any] = {}
+    for attr, (label, check) in _CLAIMS.items():
+        value = getattr(settings, attr)
+        try:
+            check(value)
+        except ValueError as exc:
+            raise UserError(f"{attr.replace('_', ' ')}: {exc}") from None
+        if value != _DEFAULTS[attr]:  # defaults are left out of the QR
+            claims[label] = value
+    try:
+        _check_together(settings)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return claims
+
+
+def make_setup_qr(settings: SetupSettings, private_key: Ed25519PrivateKey) -> str:
+    """The signed setup QR text for `settings`."""
+    return sign(SETUP_PREFIX, setup_claims(settings), private_key, carry_key=True)
+
+
+def verify_setup_qr(text: str, now: datetime, pinned: Ed25519PublicKey | None = None) -> SetupQR:
+    """A genuine, unexpired setup QR, or :class:`~appliance.decision.Refused`.
+
+    With no `pinned` key (a new device) the key carried in the QR verifies it;
+    with one, the QR must be signed by that key (else ``unknown_issuer``).
+    Either way the carried key's id must be the ``kid``. Whether its ``iat``
+    is newer than the settings applied last is for the caller to check.
+    """
+    verified = read_text(text, SETUP_PREFIX, partial(_signer_key, pinned))
+    claims = verified.claims
+    values = {
+        attr: claim(claims, label, check, attr, default=_DEFAULTS[attr]) for attr, (label, check) in _CLAIMS.items()
+    }
+    settings = SetupSettings(**values)
+    try:
+        _check_together(settings)
+    except ValueError as exc:
+        raise Refused(Reason.MALFORMED, str(exc)) from None
+    check_window(claim(claims, NBF, fields.numeric_date, "nbf", default=None), settings.expires, now)
+    return SetupQR(
+        settings=settings, signer=verified.key, signer_id=verified.kid.hex(), token_id=verified.token_id or ""
+    )
+
+
+def _signer_key(pinned: Ed25519PublicKey | None, kid: bytes, header: Mapping[Any, Any]) -> Ed25519PublicKey:
+    """The key to verify a setup QR with (see :func:`verify_setup_qr`)."""
+    carried = _carried_key(header)
+    if key_id(carried) != kid:
+        raise Refused(Reason.UNKNOWN_ISSUER, "kid is not the id of the key in the setup QR")
+    if pinned is None:
+        return carried
+    if key_id(pinned) != kid:
+        raise Refused(Reason.UNKNOWN_ISSUER, f"signed by {kid.hex()}, not by the pinned owner key")
+    return pinned
+
+
+def _carried_key(header: Mapping[Any, Any]) -> Ed25519PublicKey:
+    der = header.get(HEADER_SIGNER_KEY)
+    if type(der) is not bytes or len(der) > MAX_SIGNER_KEY_BYTES:
+        raise Refused(Reason.MALFORMED, "no signer key in the setup QR")
+    try:
+        key = load_der_public_key(der)
+    except Exception:  # ValueError, UnsupportedAlgorithm, …: any bad key is malformed
+        raise Refused(Reason.MALFORMED, "the signer key in the setup QR is not a public key") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise Refused(Reason.MALFORMED, "the signer key in the setup QR is not Ed25519")
+    return key
