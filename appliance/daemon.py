@@ -22,7 +22,8 @@ from appliance.credentials import Classifier
 from appliance.credentials.cccd import CccdFormat
 from appliance.decision import Decision, Result
 from appliance.decoder import make_decoder
-from appliance.feedback import Feedback, LogFeedback
+from appliance.feedback import Feedback, Notice
+from appliance.feedback.factory import build_feedback
 from appliance.notify import Notifier
 from appliance.outbox import Outbox
 from appliance.sources import FrameSource, SourceError, open_source
@@ -48,7 +49,8 @@ class Daemon:
         self.config = config
         self.state_dir = Path(config.storage.state_dir)
         self.outbox = Outbox(self.state_dir / OUTBOX_FILE)
-        self.feedback = feedback or LogFeedback()
+        self.feedback = feedback or build_feedback(
+            config, on_button_press=self.button_pressed, on_button_hold=self.button_held)
         self.notifier = notifier or Notifier.from_env()
         self.decoder = make_decoder(config.decoder.backend)
         self.stopping = threading.Event()
@@ -220,14 +222,24 @@ class Daemon:
                 return
             self.stopping.wait(0.05)
 
+    # -- the button -------------------------------------------------------
+
+    def button_pressed(self) -> None:
+        """A short press of the button (called from the GPIO thread)."""
+        log.info("button pressed")
+
+    def button_held(self) -> None:
+        """The button held down for `button_hold_seconds` (called from the GPIO thread)."""
+        log.warning("button held: factory reset requested")
+
     # -- status ---------------------------------------------------------
 
-    def _notice(self) -> str:
+    def _notice(self) -> Notice:
         if self.identity is None:
-            return "waiting for setup QR"
+            return Notice.SETUP
         if not self.camera_ok:
-            return "camera lost"
-        return ""
+            return Notice.CAMERA_LOST
+        return Notice.NONE
 
     def _status_extra(self) -> dict[str, Any]:
         device = self.config.device
@@ -239,11 +251,12 @@ class Daemon:
         return extra
 
     def _uplink_changed(self, state: UplinkState) -> None:
-        self.feedback.status(online=state.online, queue=state.queue, message=self._notice())
+        self.feedback.status(online=state.online, queue=state.queue, notice=self._notice())
 
     def _show_status(self) -> None:
         online = self.uplink.state.online if self.uplink else False
-        self.feedback.status(online=online, queue=self.outbox.count_unsent(), message=self._notice())
-        self.notifier.status(self._notice() or ("online" if online else "offline"))
+        notice = self._notice()
+        self.feedback.status(online=online, queue=self.outbox.count_unsent(), notice=notice)
+        self.notifier.status(notice.value or ("online" if online else "offline"))
         if self.uplink is not None:
             self.uplink.publish_status()

@@ -8,6 +8,7 @@ implementation's own thread, never on the camera loop.
 
 from __future__ import annotations
 
+import enum
 import logging
 from typing import Protocol, Sequence
 
@@ -16,15 +17,32 @@ from appliance.decision import Decision
 log = logging.getLogger("ravao.feedback")
 
 
+class Notice(str, enum.Enum):
+    """A standing condition the idle screen shows instead of "ready"."""
+
+    NONE = ""
+    SETUP = "setup"  # no identity yet: waiting for a setup QR
+    CAMERA_LOST = "camera_lost"
+    STORAGE_ERROR = "storage_error"
+
+
+_NOTICE_TEXT = {
+    Notice.SETUP: "waiting for setup QR",
+    Notice.CAMERA_LOST: "camera lost",
+    Notice.STORAGE_ERROR: "storage error",
+}
+
+
 class Feedback(Protocol):
     """The interface between the decision logic and the person at the device."""
 
     def decided(self, decision: Decision) -> None:
         """Show a pass, fail or duplicate decision (or an error recording it)."""
 
-    def status(self, *, online: bool, queue: int, message: str = "") -> None:
-        """Update the idle state: network up or down, unsent events, a notice
-        such as "waiting for setup QR" or "camera lost" (empty: none)."""
+    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "") -> None:
+        """Update the idle state: network up or down, unsent events, a standing
+        notice, and the direction of the next check-in ("in"/"out"; "" when
+        it depends on the person)."""
 
     def close(self) -> None:
         """Release the hardware (the door relay off, first of all)."""
@@ -35,7 +53,7 @@ class LogFeedback:
 
     def __init__(self, logger: logging.Logger = log) -> None:
         self._log = logger
-        self._last_status: tuple[bool, int, str] | None = None
+        self._last_status: tuple | None = None
 
     def decided(self, decision: Decision) -> None:
         cred = decision.credential
@@ -46,15 +64,18 @@ class LogFeedback:
         else:
             self._log.info("%s %s %s", decision.result.value.upper(), decision.direction, who)
 
-    def status(self, *, online: bool, queue: int, message: str = "") -> None:
-        now = (online, queue, message)
+    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "") -> None:
+        now = (online, queue, notice, direction)
         if now == self._last_status:
             return
         # A change of the unsent count alone is routine: debug level.
-        routine = self._last_status is not None and self._last_status[::2] == (online, message)
+        routine = self._last_status is not None and self._last_status[::2] == now[::2] \
+            and self._last_status[3] == direction
         self._last_status = now
-        self._log.log(logging.DEBUG if routine else logging.INFO, "status: %s, %d unsent%s",
-                      "online" if online else "offline", queue, f", {message}" if message else "")
+        text = _NOTICE_TEXT.get(notice, "")
+        self._log.log(logging.DEBUG if routine else logging.INFO, "status: %s, %d unsent%s%s",
+                      "online" if online else "offline", queue, f", {text}" if text else "",
+                      f", next: {direction}" if direction else "")
 
     def close(self) -> None:
         pass
@@ -76,8 +97,8 @@ class FanOut:
     def decided(self, decision: Decision) -> None:
         self._each("decided", decision)
 
-    def status(self, *, online: bool, queue: int, message: str = "") -> None:
-        self._each("status", online=online, queue=queue, message=message)
+    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "") -> None:
+        self._each("status", online=online, queue=queue, notice=notice, direction=direction)
 
     def close(self) -> None:
         self._each("close")
@@ -92,8 +113,8 @@ class RecordingFeedback:
     def decided(self, decision: Decision) -> None:
         self.calls.append(("decided", decision))
 
-    def status(self, *, online: bool, queue: int, message: str = "") -> None:
-        self.calls.append(("status", (online, queue, message)))
+    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "") -> None:
+        self.calls.append(("status", (online, queue, notice, direction)))
 
     def close(self) -> None:
         self.calls.append(("close", None))
