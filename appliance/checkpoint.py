@@ -8,33 +8,15 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Callable, Collection, Protocol
+from typing import Callable, Collection
 
 from appliance.credentials import Classifier
 from appliance.decision import Credential, Decision, Reason, Result
 from appliance.decoder import DecodedCode
+from appliance.directions import Directions
 
 # A code missing from this many frames in a row has left the camera's view.
 GONE_AFTER_FRAMES = 3
-
-
-class Directions(Protocol):
-    """Which way a person is going."""
-
-    def direction_for(self, credential: Credential, now: datetime) -> str:
-        """``"in"`` or ``"out"`` for this person now."""
-
-
-class FixedDirection:
-    """A door that only lets people in, or only out."""
-
-    def __init__(self, direction: str) -> None:
-        if direction not in ("in", "out"):
-            raise ValueError(f"fixed direction must be in or out, not {direction!r}")
-        self.direction = direction
-
-    def direction_for(self, credential: Credential, now: datetime) -> str:
-        return self.direction
 
 
 class Checkpoint:
@@ -53,7 +35,7 @@ class Checkpoint:
         accept: Collection[str],
         dedupe_seconds: float,
         directions: Directions,
-        intercept: Callable[[DecodedCode, Credential, Reason | None, datetime], Decision | None] | None = None,
+        intercept: Callable[[DecodedCode, datetime], Decision | None] | None = None,
     ) -> None:
         self.classifier = classifier
         self.accept = frozenset(accept)
@@ -86,11 +68,11 @@ class Checkpoint:
 
     def decide(self, code: DecodedCode, mono: float, now: datetime) -> Decision:
         """The decision for one code newly shown to the camera."""
-        credential, reason = self.classifier.classify(code.raw, code.text, now)
         if self.intercept is not None:
-            special = self.intercept(code, credential, reason, now)
+            special = self.intercept(code, now)
             if special is not None:
                 return special
+        credential, reason = self.classifier.classify(code.raw, code.text, now)
         if reason is None and credential.type not in self.accept:
             reason = Reason.NOT_ACCEPTED
         direction = self.directions.direction_for(credential, now)

@@ -58,6 +58,19 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_factory_reset(args: argparse.Namespace) -> int:
+    from appliance.state import DeviceState
+
+    config = load_config(args.config)
+    state = DeviceState(config.storage.state_dir)
+    state.factory_reset()
+    state.close()
+    print(f"factory reset done in {config.storage.state_dir}: the owner key and the setup are forgotten; "
+          "unsent events are kept and go out once the device is set up again. "
+          "Restart the daemon (systemctl restart ravao) if it is running.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ravao", description="QR check-in appliance for the Raspberry Pi.")
     parser.add_argument("--version", action="version", version=f"ravao {__version__}")
@@ -80,12 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("images", nargs="+", metavar="IMAGE")
     decode.set_defaults(func=cmd_decode)
 
-    try:
-        from provisioning.cli import register
-    except ImportError:  # the provisioning package is optional on a bare device image
-        pass
-    else:
-        register(sub)
+    reset = sub.add_parser("factory-reset", help="forget the owner key and the setup QR's settings",
+                           description="Clear the pinned owner key, the provisioned settings and the revocation "
+                                       "list; unsent events are kept. The device then waits for a setup QR.")
+    reset.add_argument("--config", required=True, metavar="FILE", help="the device's TOML config file")
+    reset.set_defaults(func=cmd_factory_reset)
+
+    from provisioning.cli import register
+
+    register(sub)
     return parser
 
 

@@ -2,7 +2,8 @@
 
 One loop: frame → decode → decide → record (the one disk commit) → tell
 the person. The uplink, the display and the buzzer run on their own threads,
-so the loop never waits on the network or the hardware.
+so the loop never waits on the network or the hardware. Settings from a
+setup QR take effect at once, without a restart.
 """
 
 from __future__ import annotations
@@ -12,22 +13,28 @@ import signal
 import threading
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from appliance.checkpoint import Checkpoint, FixedDirection
+from appliance.checkpoint import Checkpoint
 from appliance.clock import clock_synced, rfc3339_ms, utc_now
-from appliance.config import Config
+from appliance.config import Config, DeviceConfig
 from appliance.credentials import Classifier
-from appliance.credentials.cccd import CccdFormat
-from appliance.decision import Decision, Result
+from appliance.decision import Decision, Refused, Result
 from appliance.decoder import make_decoder
+from appliance.directions import ButtonDirection, Directions, FixedDirection, ToggleDirection
 from appliance.feedback import Feedback, Notice
 from appliance.feedback.factory import build_feedback
 from appliance.notify import Notifier
 from appliance.outbox import Outbox
+from appliance.setup import SetupDesk, provisioned_config
 from appliance.sources import FrameSource, SourceError, open_source
+from appliance.state import DeviceState
+from appliance.trust import Keyring, formats_for
 from appliance.uplink import Identity, Uplink, UplinkState
+from appliance.wifi import WifiJoiner
+from provisioning.revocations import verify_revocations
 
 log = logging.getLogger("ravao")
 
@@ -36,38 +43,101 @@ OUTBOX_FILE = "outbox.sqlite3"
 REOPEN_FIRST_S, REOPEN_MAX_S = 0.5, 30.0
 
 
-def formats_for(config: Config) -> list:
-    """The credential formats this device reads, most specific first."""
-    privacy = config.privacy
-    return [CccdFormat(send_address=privacy.cccd_address, send_old_id=privacy.cccd_old_id)]
+def directions_for(device: DeviceConfig | None, outbox: Outbox) -> Directions:
+    """The direction policy of a device section."""
+    if device is None or device.direction in ("in", "out"):
+        return FixedDirection(device.direction if device else "in")
+    if device.direction == "toggle":
+        return ToggleDirection(outbox)
+    return ButtonDirection()
 
 
 class Daemon:
     """Runs one device from its config until stopped (or its finite source ends)."""
 
-    def __init__(self, config: Config, *, feedback: Feedback | None = None, notifier: Notifier | None = None) -> None:
+    def __init__(self, config: Config, *, feedback: Feedback | None = None, notifier: Notifier | None = None,
+                 wifi: WifiJoiner | None = None) -> None:
         self.config = config
-        self.state_dir = Path(config.storage.state_dir)
-        self.outbox = Outbox(self.state_dir / OUTBOX_FILE)
-        self.feedback = feedback or build_feedback(
-            config, on_button_press=self.button_pressed, on_button_hold=self.button_held)
+        state_dir = Path(config.storage.state_dir)
+        self.outbox = Outbox(state_dir / OUTBOX_FILE)
+        self.state = DeviceState(state_dir)
+        self.keyring = Keyring(self.state, config.policy.trusted_keys)
         self.notifier = notifier or Notifier.from_env()
         self.decoder = make_decoder(config.decoder.backend)
         self.stopping = threading.Event()
         self.camera_ok = True
+        self.storage_ok = True
         self._ready = False  # READY=1 goes to systemd with the first frame
-        device = config.device
-        self.identity = Identity(device.id, device.venue_id) if device else None
+        self._reset_requested = threading.Event()
+        self.desk = SetupDesk(self.state, on_applied=self._provisioned, in_setup_mode=lambda: self.identity is None,
+                              direction=lambda: self.directions.shown or "in", wifi=wifi)
+        self.device, self.mqtt = provisioned_config(config, self.state)
+        self.identity: Identity | None = None
+        self.directions: Directions = FixedDirection("in")
+        self.uplink: Uplink | None = None
         self.checkpoint = Checkpoint(
-            Classifier(formats_for(config)),
+            Classifier(formats_for(config, self.state, self.keyring)),
             accept=config.policy.accept,
             dedupe_seconds=config.policy.dedupe_seconds,
-            directions=FixedDirection(device.direction if device and device.direction in ("in", "out") else "in"),
+            directions=self.directions,
+            intercept=self.desk.intercept,
         )
-        self.uplink: Uplink | None = None
+        self._apply_settings()
+        self.feedback = feedback or build_feedback(
+            config, on_button_press=self.button_pressed, on_button_hold=self.button_held)
+
+    # -- settings -------------------------------------------------------
+
+    def _apply_settings(self) -> None:
+        """Put `self.device` and `self.mqtt` in force: identity, direction, uplink."""
+        device = self.device
+        self.identity = Identity(device.id, device.venue_id) if device else None
+        self.directions = self.checkpoint.directions = directions_for(device, self.outbox)
+        old, self.uplink = self.uplink, None
         if self.identity is not None:
-            self.uplink = Uplink(self.outbox, self.identity, config.mqtt,
+            self.uplink = Uplink(self.outbox, self.identity, self.mqtt,
                                  on_change=self._uplink_changed, status_extra=self._status_extra)
+            self.uplink.subscribe(self.identity.venue_topic(self.mqtt.topic_prefix, "revocations"),
+                                  self._revocations)
+        if old is not None:
+            # Saying "offline" to the old broker takes network time: not on the camera loop.
+            new = self.uplink
+            threading.Thread(target=self._switch_uplink, args=(old, new), name="ravao-switch", daemon=True).start()
+
+    def _switch_uplink(self, old: Uplink, new: Uplink | None) -> None:
+        old.stop()
+        if new is not None and not self.stopping.is_set():
+            new.start()
+
+    def _provisioned(self) -> None:
+        """A setup QR was applied (camera loop thread)."""
+        self.device, self.mqtt = provisioned_config(self.config, self.state)
+        self.keyring.refresh()
+        started = self.uplink is None
+        self._apply_settings()
+        if started and self.uplink is not None:
+            self.uplink.start()
+        self._show_status()
+
+    def _factory_reset(self) -> None:
+        log.warning("factory reset: forgetting the owner key and the setup; unsent events are kept")
+        self.state.factory_reset()
+        self.keyring.refresh()
+        self.device, self.mqtt = provisioned_config(self.config, self.state)
+        self._apply_settings()
+        self._show_status()
+
+    def _revocations(self, payload: bytes) -> None:
+        """A revocation list arrived (paho thread): keep it if genuine and newer."""
+        try:
+            revoked = verify_revocations(payload, self.keyring(), utc_now())
+        except Refused as refusal:
+            log.warning("ignored a revocation list: %s", refusal)
+            return
+        if self.state.store_revocations(revoked.issuer, revoked.issued_at, revoked.token_ids):
+            log.info("revocation list of %s: %d passes revoked", revoked.issuer, len(revoked.token_ids))
+        else:
+            log.debug("revocation list not newer than the one held")
 
     # -- running --------------------------------------------------------
 
@@ -99,10 +169,12 @@ class Daemon:
         return 0
 
     def close(self) -> None:
+        self.stopping.set()
         if self.uplink is not None:
             self.uplink.stop()
         self.feedback.close()
         self.outbox.close()
+        self.state.close()
 
     def _open_source(self) -> FrameSource:
         cam = self.config.camera
@@ -126,9 +198,16 @@ class Daemon:
                     self._camera_lost(str(exc))
                 finally:
                     source.close()
-            self.stopping.wait(delay)
+            self._wait_to_reopen(delay)
             delay = min(delay * 2, REOPEN_MAX_S)
         return False
+
+    def _wait_to_reopen(self, delay: float) -> None:
+        # The watchdog keeps being fed: waiting for a lost camera is not a hang.
+        deadline = time.monotonic() + delay
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            self.notifier.watchdog()
+            self.stopping.wait(min(1.0, max(0.0, deadline - time.monotonic())))
 
     def scan_source(self, source: FrameSource) -> bool:
         """Scan every frame of an open source; True when a finite one ran out.
@@ -144,6 +223,9 @@ class Daemon:
                 log.info("camera is back")
                 self._show_status()
             self.notifier.watchdog()
+            if self._reset_requested.is_set():
+                self._reset_requested.clear()
+                self._factory_reset()
             self.scan(frame)
             if self.stopping.is_set():
                 return False
@@ -165,39 +247,39 @@ class Daemon:
         except Exception:
             log.exception("the decoder failed on a frame")
             return []
-        if not codes:
-            self.checkpoint.frame([], time.monotonic(), utc_now())
-            return []
         mono, now = time.monotonic(), utc_now()
-        shown = []
-        for decision in self.checkpoint.frame(codes, mono, now):
-            shown.append(self._act(decision, mono, now))
-        return shown
+        return [self._act(decision, mono, now) for decision in self.checkpoint.frame(codes, mono, now)]
 
-    def _act(self, decision: Decision, mono: float, now) -> Decision:
+    def _act(self, decision: Decision, mono: float, now: datetime) -> Decision:
         if decision.result in (Result.PASS, Result.FAIL) and self.identity is not None:
+            remember = self.directions.remember(decision.credential, decision.direction, now) \
+                if decision.result is Result.PASS else []
             try:
-                event = self.outbox.record(
-                    self.identity.topic(self.config.mqtt.topic_prefix, "events"),
-                    self._event_fields(decision, now),
-                )
+                event = self.outbox.record(self.identity.topic(self.mqtt.topic_prefix, "events"),
+                                           self._event_fields(decision, now), remember)
             except Exception:
                 log.exception("could not record the check-in")
                 decision = replace(decision, result=Result.ERROR)
+                if self.storage_ok:
+                    self.storage_ok = False
+                    self._show_status()
             else:
                 decision = replace(decision, event=event)
                 self.checkpoint.recorded(decision, mono)
+                if not self.storage_ok:
+                    self.storage_ok = True
+                    self._show_status()
                 if self.uplink is not None:
                     self.uplink.wake()
         self.feedback.decided(decision)
         return decision
 
-    def _event_fields(self, decision: Decision, now) -> dict[str, Any]:
-        device = self.config.device
-        assert device is not None and self.identity is not None
+    def _event_fields(self, decision: Decision, now: datetime) -> dict[str, Any]:
+        device, identity = self.device, self.identity
+        assert device is not None and identity is not None
         fields: dict[str, Any] = {
-            "device_id": self.identity.device_id,
-            "venue_id": self.identity.venue_id,
+            "device_id": identity.device_id,
+            "venue_id": identity.venue_id,
             "ts": rfc3339_ms(now),
             "clock_synced": clock_synced(),
             "direction": decision.direction,
@@ -225,38 +307,49 @@ class Daemon:
     # -- the button -------------------------------------------------------
 
     def button_pressed(self) -> None:
-        """A short press of the button (called from the GPIO thread)."""
-        log.info("button pressed")
+        """A short press (GPIO thread): in button mode, switch in ↔ out."""
+        if isinstance(self.directions, ButtonDirection):
+            log.info("button: next check-ins are %s", self.directions.toggle())
+            self._show_status()
 
     def button_held(self) -> None:
-        """The button held down for `button_hold_seconds` (called from the GPIO thread)."""
+        """The button held for `button_hold_seconds` (GPIO thread): factory reset,
+        carried out by the camera loop before its next frame."""
         log.warning("button held: factory reset requested")
+        self._reset_requested.set()
 
     # -- status ---------------------------------------------------------
 
     def _notice(self) -> Notice:
-        if self.identity is None:
-            return Notice.SETUP
+        if not self.storage_ok:
+            return Notice.STORAGE_ERROR
         if not self.camera_ok:
             return Notice.CAMERA_LOST
+        if self.identity is None:
+            return Notice.SETUP
         return Notice.NONE
 
     def _status_extra(self) -> dict[str, Any]:
-        device = self.config.device
-        extra: dict[str, Any] = {"camera": "ok" if self.camera_ok else "lost"}
+        device = self.device
+        extra: dict[str, Any] = {"camera": "ok" if self.camera_ok else "lost",
+                                 "storage": "ok" if self.storage_ok else "error"}
         if device is not None:
             extra["mode"] = device.mode
+            extra["direction"] = self.directions.shown or device.direction
             if device.mode == "bus":
                 extra["vehicle"], extra["route"] = device.vehicle, device.route
         return extra
 
     def _uplink_changed(self, state: UplinkState) -> None:
-        self.feedback.status(online=state.online, queue=state.queue, notice=self._notice())
+        self.feedback.status(online=state.online, queue=state.queue, notice=self._notice(),
+                             direction=self.directions.shown)
 
     def _show_status(self) -> None:
-        online = self.uplink.state.online if self.uplink else False
+        uplink = self.uplink
+        online = uplink.state.online if uplink else False
         notice = self._notice()
-        self.feedback.status(online=online, queue=self.outbox.count_unsent(), notice=notice)
+        self.feedback.status(online=online, queue=self.outbox.count_unsent(), notice=notice,
+                             direction=self.directions.shown)
         self.notifier.status(notice.value or ("online" if online else "offline"))
-        if self.uplink is not None:
-            self.uplink.publish_status()
+        if uplink is not None:
+            uplink.publish_status()

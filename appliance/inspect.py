@@ -5,22 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-from appliance.checkpoint import Checkpoint, FixedDirection
+from appliance.checkpoint import Checkpoint
+from appliance.directions import FixedDirection
 from appliance.clock import utc_now
 from appliance.config import Config
 from appliance.credentials import Classifier
 from appliance.decoder import make_decoder
 from appliance.sources.simulated import load_gray
+from appliance.state import DeviceState
+from appliance.trust import Keyring, formats_for
 
 
 def inspect_images(paths: list[str], backend: str, config: Config) -> Iterator[dict[str, Any]]:
     """One report per image: ``{"file", "codes": [{"text", "type", "result", "reason"}]}``."""
-    from appliance.daemon import formats_for
-
     decoder = make_decoder(backend)
+    state = DeviceState(config.storage.state_dir)
     device = config.device
     checkpoint = Checkpoint(
-        Classifier(formats_for(config)),
+        Classifier(formats_for(config, state, Keyring(state, config.policy.trusted_keys))),
         accept=config.policy.accept,
         dedupe_seconds=0,
         directions=FixedDirection(device.direction if device and device.direction in ("in", "out") else "in"),

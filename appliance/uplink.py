@@ -49,7 +49,12 @@ class Identity:
     venue_id: str
 
     def topic(self, prefix: str, leaf: str) -> str:
+        """This device's topic: ``{prefix}/{venue_id}/{device_id}/{leaf}``."""
         return f"{prefix}/{self.venue_id}/{self.device_id}/{leaf}"
+
+    def venue_topic(self, prefix: str, leaf: str) -> str:
+        """The venue's topic: ``{prefix}/{venue_id}/{leaf}``."""
+        return f"{prefix}/{self.venue_id}/{leaf}"
 
 
 @dataclass

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from appliance import atomic
 from appliance.errors import UserError
 
 
 def write_atomic(path: str | Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace `path` with `data`: readers see the old file or the new one,
-    and the new one never has a wider `mode` than asked for.
-    """
-    target = Path(path)
+    """:func:`appliance.atomic.write_atomic`, with a one-line error for the command line."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")  # created 0600
+        atomic.write_atomic(path, data, mode)
     except OSError as exc:
-        raise UserError(f"cannot write {target}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fchmod(out.fileno(), mode)
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise UserError(f"cannot write {target}: {exc.strerror}") from None
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None

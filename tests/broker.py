@@ -130,6 +130,17 @@ class Subscriber:
                 self._cond.wait(left)
         return self.events()
 
+    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until `count` messages of any kind arrived; True if they did."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.messages) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
     def _events_locked(self) -> list[dict]:
         return [json.loads(p) for t, p, _ in self.messages if t.endswith("/events")]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from appliance.checkpoint import GONE_AFTER_FRAMES, Checkpoint, FixedDirection
+from appliance.checkpoint import GONE_AFTER_FRAMES, Checkpoint
+from appliance.directions import FixedDirection
 from appliance.credentials import Classifier
 from appliance.credentials.cccd import CccdFormat
 from appliance.decision import Reason, Result

@@ -1,0 +1,155 @@
+"""The device's own state: the pinned owner key, the settings of the last
+setup QR, and the revocation list. Small documents in tinydb, each change
+written whole and atomically (temporary file, fsync, rename), with the
+previous good copy kept beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from tinydb import TinyDB
+from tinydb.table import Document
+from tinydb.storages import Storage
+
+from appliance.atomic import write_atomic
+
+log = logging.getLogger("ravao.state")
+
+STATE_FILE = "state.json"
+
+
+class AtomicJSONStorage(Storage):
+    """tinydb storage that never leaves a half-written file.
+
+    Each write goes to a temporary file that is fsynced and renamed over
+    the state file; the state file it replaces is kept as ``.bak``. A state
+    file that does not parse (a torn write on a file system that does not
+    honour rename) is set aside, and the ``.bak`` copy is used.
+    """
+
+    def __init__(self, path: str | Path, **_: Any) -> None:
+        self.path = Path(path)
+        self.backup = self.path.with_name(self.path.name + ".bak")
+
+    def _load(self, path: Path) -> dict | None:
+        data = json.loads(path.read_bytes())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return data
+
+    def read(self) -> dict | None:
+        try:
+            return self._load(self.path)
+        except FileNotFoundError:
+            return None
+        except (ValueError, UnicodeDecodeError) as exc:
+            damaged = self.path.with_name(self.path.name + ".damaged")
+            os.replace(self.path, damaged)
+            log.error("state file %s is damaged (%s); set aside as %s", self.path, exc, damaged.name)
+        try:
+            data = self._load(self.backup)
+        except (FileNotFoundError, ValueError, UnicodeDecodeError):
+            log.error("no good earlier state either: starting from an empty state")
+            return None
+        log.warning("using the previous state from %s", self.backup.name)
+        return data
+
+    def write(self, data: dict) -> None:
+        blob = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self.backup.unlink(missing_ok=True)
+            os.link(self.path, self.backup)
+        write_atomic(self.path, blob, 0o600)
+
+    def close(self) -> None:
+        pass
+
+
+class DeviceState:
+    """The device's provisioning and revocation state. Thread-safe."""
+
+    def __init__(self, state_dir: str | Path) -> None:
+        self.path = Path(state_dir) / STATE_FILE
+        self._lock = threading.Lock()
+        self._db = TinyDB(self.path, storage=AtomicJSONStorage)
+        self._table = self._db.table("device")
+        self._revoked: frozenset[str] = frozenset(self._doc("revocations").get("token_ids", []))
+
+    def _doc(self, part: str) -> dict[str, Any]:
+        doc = self._table.get(doc_id=1) or {}
+        value = doc.get(part)
+        return dict(value) if isinstance(value, dict) else {}
+
+    def _put(self, **parts: dict[str, Any]) -> None:
+        # The whole state is one document, so any change is one atomic write.
+        doc = dict(self._table.get(doc_id=1) or {})
+        doc.update(parts)
+        self._table.upsert(Document(doc, doc_id=1))
+
+    # -- provisioning ---------------------------------------------------
+
+    def pinned_key(self) -> Ed25519PublicKey | None:
+        """The owner key pinned by the first setup QR, or None."""
+        pem = self._doc("owner").get("public_key")
+        if not pem:
+            return None
+        key = serialization.load_pem_public_key(pem.encode("ascii"))
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("the pinned owner key is not Ed25519")
+        return key
+
+    def provisioned(self) -> dict[str, Any] | None:
+        """The settings of the last setup QR applied, or None."""
+        doc = self._doc("setup")
+        return doc.get("settings") or None
+
+    def last_setup_iat(self) -> int:
+        return int(self._doc("setup").get("iat", 0))
+
+    def was_reset(self) -> bool:
+        """True after a factory reset, until the next setup QR."""
+        return bool(self._doc("setup").get("reset"))
+
+    def apply_setup(self, public_key: Ed25519PublicKey, settings: dict[str, Any], iat: int, token_id: str) -> None:
+        """Pin `public_key` if none is pinned, and store the settings (one write)."""
+        with self._lock:
+            owner = self._doc("owner")
+            if not owner.get("public_key"):
+                owner = {"public_key": public_key.public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")}
+            self._put(owner=owner, setup={"settings": settings, "iat": iat, "token_id": token_id})
+
+    def factory_reset(self) -> None:
+        """Forget the pinned key, the setup and the revocation list."""
+        with self._lock:
+            self._put(owner={}, setup={"reset": True}, revocations={})
+            self._revoked = frozenset()
+
+    # -- revocations ----------------------------------------------------
+
+    def is_revoked(self, token_id: str) -> bool:
+        return token_id in self._revoked
+
+    def revocations_issued_at(self) -> int:
+        return int(self._doc("revocations").get("issued_at", 0))
+
+    def store_revocations(self, issuer: str, issued_at: int, token_ids: frozenset[str]) -> bool:
+        """Keep a newer revocation list; False (and nothing written) if it is not newer."""
+        with self._lock:
+            if issued_at <= self.revocations_issued_at():
+                return False
+            self._put(revocations={"issuer": issuer, "issued_at": issued_at, "token_ids": sorted(token_ids)})
+            self._revoked = frozenset(token_ids)
+            return True
+
+    def close(self) -> None:
+        self._db.close()
