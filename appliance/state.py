@@ -60,6 +60,7 @@ class AtomicJSONStorage(Storage):
             log.error("no good earlier state either: starting from an empty state")
             return None
         log.warning("using the previous state from %s", self.backup.name)
+        write_atomic(self.path, self.backup.read_bytes(), 0o600)
         return data
 
     def write(self, data: dict) -> None:

@@ -81,8 +81,9 @@ def parse_wifi_qr(text: str) -> WifiNetwork:
     if not ssid or len(ssid.encode("utf-8")) > 32:
         raise WifiQRError("the network name is missing or longer than 32 bytes")
     if kind in ("WPA", "WPA2", "WPA3", "SAE"):
-        if not (8 <= len(psk) <= 63 or (len(psk) == 64 and all(c in "0123456789abcdefABCDEF" for c in psk))):
-            raise WifiQRError("a WPA key is 8-63 characters or 64 hex digits")
+        if not ((8 <= len(psk) <= 63 and psk.isascii() and psk.isprintable())
+                or (len(psk) == 64 and all(c in "0123456789abcdefABCDEF" for c in psk))):
+            raise WifiQRError("a WPA key is 8-63 printable ASCII characters or 64 hex digits")
     elif kind == "NOPASS":
         psk = ""
     else:

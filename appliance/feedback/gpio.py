@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Callable, NamedTuple
 
+from gpiozero import LED, Button, Buzzer, OutputDevice
+
 from appliance.config import GpioConfig
 from appliance.decision import Decision, Result
 from appliance.feedback import Notice
@@ -104,8 +106,6 @@ class GpioFeedback:
                  on_button_press: Callable[[], None] | None = None,
                  on_button_hold: Callable[[], None] | None = None,
                  light_seconds: float = LIGHT_S) -> None:
-        from gpiozero import LED, Button, Buzzer, OutputDevice
-
         self.config = config
         self.light_seconds = light_seconds
         self.pin_factory = pin_factory if pin_factory is not None else make_pin_factory(config.pin_factory)
@@ -215,7 +215,7 @@ class GpioFeedback:
         now = time.monotonic()
         steps = pattern(result, relay_s=self.config.relay_seconds, light_s=self.light_seconds)
         drives_relay = any(s.part == "relay" for s in steps)
-        kept = [p for p in self._plan if p[1] == "relay" and not drives_relay]
+        kept = [p for p in self._plan if p[1] == "relay"]
         new = [(now + s.at, s.part, s.on) for s in steps]
         # Switching off what is already off changes no pin, so this costs nothing.
         self._plan = [(now, part, False) for part in INDICATORS] + sorted(kept + new, key=lambda p: p[0])

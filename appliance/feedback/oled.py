@@ -61,9 +61,9 @@ class PngFolder:
 
 def open_display(config: DisplayConfig):
     """The device ``config.driver`` names: a luma.oled panel or a PngFolder."""
-    if config.driver.startswith("png:"):
-        return PngFolder(Path(config.driver[4:]))
     try:
+        if config.driver.startswith("png:"):
+            return PngFolder(Path(config.driver[4:]))
         from luma.core.interface.serial import i2c
         from luma.oled.device import sh1106, ssd1306
 
@@ -71,8 +71,9 @@ def open_display(config: DisplayConfig):
         # luma's sh1106 handles the controller's 132-column RAM offset itself.
         return {"ssd1306": ssd1306, "sh1106": sh1106}[config.driver](serial, width=WIDTH, height=HEIGHT)
     except Exception as exc:
-        raise DisplayError(f"display: cannot open the {config.driver} on I2C bus {config.i2c_port} "
-                           f"at 0x{config.i2c_address:02x}: {exc}") from None
+        where = "" if config.driver.startswith("png:") else \
+            f" on I2C bus {config.i2c_port} at 0x{config.i2c_address:02x}"
+        raise DisplayError(f"display: cannot open {config.driver}{where}: {exc}") from None
 
 
 class OledFeedback:
