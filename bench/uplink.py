@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,25 +40,19 @@ def fill(box: Outbox, count: int) -> None:
         })
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--inflight", type=int, default=20)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    work = Path(tempfile.mkdtemp(prefix="ravao-bench-"))
+def one_run(work: Path, broker: Broker, events: int, inflight: int) -> dict:
+    """Drain a fresh outbox of `events`, then mosquitto_pub the same payloads."""
+    work.mkdir()
     box = Outbox(work / "outbox.sqlite3")
-    fill(box, args.events)
-    payloads = [e.payload for e in box.unsent(limit=args.events)]
-    with Broker(work / "broker") as broker:
-        # The subscriber is a separate process, as the consumer is in real life.
-        received_file = (work / "received.txt").open("wb")
+    fill(box, events)
+    payloads = [e.payload for e in box.unsent(limit=events)]
+    # The subscriber is a separate process, as the consumer is in real life.
+    with (work / "received.txt").open("wb") as received_file:
         sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
-                                "-t", "ravao/bench/dev/events", "-C", str(args.events), "-W", "120"],
+                                "-t", "ravao/bench/dev/events", "-C", str(events), "-W", "120"],
                                stdout=received_file)
         time.sleep(0.3)
-        uplink = Uplink(box, Identity("dev", "bench"),
-                        MqttConfig(url=broker.url, inflight=args.inflight, topic_prefix="ravao"))
+        uplink = Uplink(box, Identity("dev", "bench"), MqttConfig(url=broker.url, inflight=inflight))
         t = time.perf_counter()
         uplink.start()
         deadline = time.monotonic() + 300
@@ -66,31 +61,51 @@ def main() -> None:
         ours = time.perf_counter() - t
         left = box.count_unsent()
         uplink.stop()
+        box.close()
         sub.wait(timeout=130)
-        received_file.close()
-        received = len((work / "received.txt").read_bytes().splitlines())
+    received = len((work / "received.txt").read_bytes().splitlines())
 
-        lines = work / "payloads.txt"
-        lines.write_bytes(b"\n".join(payloads) + b"\n")
-        t = time.perf_counter()
-        with lines.open("rb") as stdin:
-            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
-                            "-t", "ravao/bench/pub/events", "-l"], stdin=stdin, check=True, timeout=300)
-        theirs = time.perf_counter() - t
+    lines = work / "payloads.txt"
+    lines.write_bytes(b"\n".join(payloads) + b"\n")
+    t = time.perf_counter()
+    with lines.open("rb") as stdin:
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+                        "-t", "ravao/bench/pub/events", "-l"], stdin=stdin, check=True, timeout=300)
+    theirs = time.perf_counter() - t
+    return {
+        "uplink_events_per_s": round(events / ours),
+        "undelivered": left,
+        "subscriber_received": received,
+        "mosquitto_pub_events_per_s": round(events / theirs),
+        "ratio": round(theirs / ours, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--inflight", type=int, default=MqttConfig().inflight,
+                        help="events unacknowledged at once (default: the config's default)")
+    parser.add_argument("--runs", type=int, default=5, help="runs; the median is reported")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    work = Path(tempfile.mkdtemp(prefix="ravao-bench-"))
+    with Broker(work / "broker") as broker:
+        runs = [one_run(work / f"run{i}", broker, args.events, args.inflight) for i in range(args.runs)]
+    ratios = sorted(r["ratio"] for r in runs)
     result = {
         "events": args.events,
         "inflight": args.inflight,
-        "uplink_seconds": round(ours, 3),
-        "uplink_events_per_s": round(args.events / ours),
-        "undelivered": left,
-        "subscriber_received": received,
-        "mosquitto_pub_seconds": round(theirs, 3),
-        "mosquitto_pub_events_per_s": round(args.events / theirs),
-        "ratio": round(theirs / ours, 3),
+        "median_ratio": statistics.median(ratios),
+        "median_uplink_events_per_s": statistics.median(r["uplink_events_per_s"] for r in runs),
+        "median_mosquitto_pub_events_per_s": statistics.median(r["mosquitto_pub_events_per_s"] for r in runs),
+        "all_delivered": all(r["undelivered"] == 0 and r["subscriber_received"] == args.events for r in runs),
+        "runs": runs,
     }
     (REPO / "bench" / "results").mkdir(exist_ok=True)
     (REPO / "bench" / "results" / "uplink.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+    print("ratios:", ratios)
 
 
 if __name__ == "__main__":
