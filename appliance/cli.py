@@ -28,7 +28,11 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import faulthandler
+
     from appliance.daemon import Daemon
+
+    faulthandler.enable()  # a hang killed by the watchdog leaves every thread's stack in the journal
 
     config = load_config(args.config)
     daemon = Daemon(config)

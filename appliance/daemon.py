@@ -41,6 +41,7 @@ log = logging.getLogger("ravao")
 OUTBOX_FILE = "outbox.sqlite3"
 # Reopening a camera that failed: first wait, and the longest wait.
 REOPEN_FIRST_S, REOPEN_MAX_S = 0.5, 30.0
+PURGE_EVERY_S = 3600.0  # sent events past the retention are deleted this often
 
 
 def directions_for(device: DeviceConfig | None, outbox: Outbox) -> Directions:
@@ -149,11 +150,24 @@ class Daemon:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
 
+    def _purge_old_events(self) -> None:
+        """Delete sent events past the retention, now and every hour (own thread)."""
+        days = self.config.storage.retention_days
+        while True:
+            try:
+                purged = self.outbox.purge_sent(days)
+            except Exception:
+                log.exception("could not delete old sent events")
+            else:
+                if purged:
+                    log.info("deleted %d sent events older than %s days", purged, days)
+            if self.stopping.wait(PURGE_EVERY_S):
+                return
+
     def run(self, drain_timeout: float = 10.0) -> int:
         """The daemon's life; returns the exit code."""
-        purged = self.outbox.purge_sent(self.config.storage.retention_days)
-        if purged:
-            log.info("deleted %d sent events older than %s days", purged, self.config.storage.retention_days)
+        purger = threading.Thread(target=self._purge_old_events, name="ravao-retention", daemon=True)
+        purger.start()
         if self.uplink is not None:
             self.uplink.start()
         else:

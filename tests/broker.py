@@ -1,12 +1,9 @@
-"""A real Mosquitto for the tests, on 127.0.0.1 and a free port, and a
-subscriber that collects what it receives."""
+"""A real Mosquitto for the device tests, and a subscriber that collects
+what it receives."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,71 +12,18 @@ from typing import Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from mosquitto import Mosquitto, free_port  # noqa: F401  (free_port: for the proxy)
 
 
-def wait_for_port(port: int, timeout: float = 10.0, *, host: str = "127.0.0.1") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+class Broker(Mosquitto):
+    """A Mosquitto for the device tests: anonymous clients allowed unless
+    `extra_conf` says otherwise. Can be stopped and started again on its port."""
 
-
-class Broker:
-    """A mosquitto process with its own config; start, stop and restart it."""
-
-    def __init__(self, workdir: Path, *, port: int | None = None, extra_conf: str = "",
-                 anonymous: bool = True) -> None:
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        if not Path(binary).exists():
-            raise RuntimeError("mosquitto is not installed: apt-get install mosquitto (the dev script does)")
-        self.binary = binary
-        self.workdir = Path(workdir)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port()
-        self.conf = self.workdir / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            f"allow_anonymous {'true' if anonymous else 'false'}\n"
-            "persistence false\n"
-            f"log_dest file {self.workdir / 'mosquitto.log'}\n"
-            + extra_conf
-        )
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> "Broker":
-        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-    def __enter__(self) -> "Broker":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def __init__(self, workdir: Path, *, port: int | None = None, extra_conf: str = "") -> None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        if "allow_anonymous" not in extra_conf:
+            extra_conf = "allow_anonymous true\n" + extra_conf
+        super().__init__(workdir, port=port, extra_conf=extra_conf)
 
 
 class Subscriber:

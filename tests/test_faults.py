@@ -104,3 +104,14 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, broker, subscriber):
     assert set(by_id) == set(committed), "every committed event delivered, nothing else"
     seqs = sorted(e["seq"] for e in committed.values())
     assert seqs == list(range(1, len(seqs) + 1)), "seq has no gap and no reuse"
+
+
+def test_unreachable_broker_keeps_events_and_exits_cleanly(tmp_path):
+    folder = card_folder(tmp_path / "images", 2)
+    config = tmp_path / "device.toml"
+    config.write_text(device_config(tmp_path / "state", f"images:{folder}?fps=0", "mqtt://127.0.0.1:1"))
+    done = run_ravao("run", "--config", str(config), "--drain-timeout", "1")
+    assert done.returncode == 0
+    assert "Traceback" not in done.stderr
+    assert "2 events not delivered within 1.0s; they stay in the outbox" in done.stderr
+    assert len(outbox_events(tmp_path / "state")) == 2

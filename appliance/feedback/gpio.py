@@ -59,11 +59,13 @@ def light(part: str, seconds: float) -> list[Step]:
     return [Step(0.0, part, True), Step(seconds, part, False)]
 
 
-def pattern(result: Result, *, relay_s: float, light_s: float = LIGHT_S) -> list[Step]:
-    """What the buzzer, LEDs and relay do for `result`; the relay only on PASS."""
+def pattern(result: Result, *, relay_s: float | None, light_s: float = LIGHT_S) -> list[Step]:
+    """What the buzzer, LEDs and relay do for `result`: the relay opens for
+    `relay_s` seconds on PASS only, and not at all when `relay_s` is None."""
     if result is Result.PASS:
         # The relay right after the buzzer: both measured by bench/latency.py.
-        return sorted(beeps(1, BEEP_S) + light("relay", relay_s) + light("green", light_s), key=lambda s: s.at)
+        door = light("relay", relay_s) if relay_s is not None else []
+        return sorted(beeps(1, BEEP_S) + door + light("green", light_s), key=lambda s: s.at)
     if result is Result.FAIL:
         return sorted(beeps(3, BEEP_S) + light("red", light_s), key=lambda s: s.at)
     if result is Result.DUPLICATE:
@@ -129,7 +131,7 @@ class GpioFeedback:
         if self.button is not None:
             self._wire_button(on_button_press, on_button_hold)
         self._cond = threading.Condition()
-        self._next: Result | None = None  # the decision waiting for the worker
+        self._next: list[Step] | None = None  # the pattern waiting for the worker
         self._plan: list[tuple[float, str, bool]] = []  # (monotonic time, part, on), in time order
         self._closed = False
         self._worker = self._start_worker()
@@ -138,11 +140,18 @@ class GpioFeedback:
     # -- the Feedback protocol -------------------------------------------
 
     def decided(self, decision: Decision) -> None:
-        """Play the pattern for `decision` (returns at once)."""
+        """Play the pattern for `decision` (returns at once).
+
+        The door opens only for a pass that was recorded as an event: a
+        device without an identity (setup mode) records nothing and so
+        opens the door for nobody.
+        """
+        relay_s = self.config.relay_seconds if decision.event is not None else None
+        steps = pattern(decision.result, relay_s=relay_s, light_s=self.light_seconds)
         with self._cond:
             if self._closed:
                 return
-            self._next = decision.result
+            self._next = steps
             if not self._worker.is_alive():
                 log.error("the GPIO worker had stopped: starting it again")
                 self._worker = self._start_worker()
@@ -209,13 +218,12 @@ class GpioFeedback:
                 self._cond.notify_all()
             self._all_off()
 
-    def _start(self, result: Result) -> None:
-        """Replace the plan: indicators off now, then `result`'s pattern;
+    def _start(self, steps: list[Step]) -> None:
+        """Replace the plan: indicators off now, then the new pattern's `steps`;
         the relay's pending steps stay unless the new pattern drives it."""
         now = time.monotonic()
-        steps = pattern(result, relay_s=self.config.relay_seconds, light_s=self.light_seconds)
         drives_relay = any(s.part == "relay" for s in steps)
-        kept = [p for p in self._plan if p[1] == "relay"]
+        kept = [p for p in self._plan if p[1] == "relay" and not drives_relay]
         new = [(now + s.at, s.part, s.on) for s in steps]
         # Switching off what is already off changes no pin, so this costs nothing.
         self._plan = [(now, part, False) for part in INDICATORS] + sorted(kept + new, key=lambda p: p[0])

@@ -25,7 +25,7 @@ from appliance.config import DisplayConfig
 from appliance.decision import Decision, Result
 from appliance.feedback import Notice
 from appliance.feedback.fonts import font
-from appliance.feedback.screens import (HEIGHT, WIDTH, DuplicateScreen, ErrorScreen, FailScreen, IdleScreen,
+from appliance.feedback.screens import (HEIGHT, SMALL, WIDTH, DuplicateScreen, ErrorScreen, FailScreen, IdleScreen,
                                         PassScreen, Screen, render)
 
 log = logging.getLogger("ravao.feedback.oled")
@@ -85,7 +85,7 @@ class OledFeedback:
 
     def __init__(self, config: DisplayConfig, venue_name: str, *, device=None,
                  clock: Callable[[], datetime] = datetime.now) -> None:
-        font(11)  # a missing font fails here, at start, with the package to install
+        font(SMALL)  # a missing font fails here, at start, with the package to install
         self.device = device if device is not None else open_display(config)
         self.language = config.language
         self.result_seconds = config.result_seconds
@@ -99,6 +99,11 @@ class OledFeedback:
         self._faulty = False
         self._worker = threading.Thread(target=self._run, name="ravao-oled", daemon=True)
         self._worker.start()
+
+    @property
+    def venue(self) -> str:
+        """The venue name that heads the idle screen."""
+        return self._idle.venue
 
     # -- the Feedback protocol -------------------------------------------
 

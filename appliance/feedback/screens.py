@@ -23,7 +23,7 @@ ELLIPSIS = "…"
 TEXTS: dict[str, dict[str, str]] = {
     "vi": {
         "in": "VÀO", "out": "RA",
-        "online": "Đã kết nối", "offline": "Mất kết nối", "unsent": "Chờ gửi {n}",
+        "online": "Có mạng", "offline": "Mất mạng", "unsent": "chờ gửi {n}",
         Notice.SETUP: "Quét mã cài đặt", Notice.CAMERA_LOST: "Mất camera", Notice.STORAGE_ERROR: "Lỗi bộ nhớ",
         Reason.UNSUPPORTED: "Mã không hỗ trợ", Reason.MALFORMED: "Mã không hợp lệ",
         Reason.BAD_SIGNATURE: "Chữ ký sai", Reason.UNKNOWN_ISSUER: "Không rõ nơi cấp",
@@ -34,7 +34,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "in": "IN", "out": "OUT",
         "online": "Online", "offline": "Offline", "unsent": "{n} unsent",
-        Notice.SETUP: "Scan the setup code", Notice.CAMERA_LOST: "Camera lost", Notice.STORAGE_ERROR: "Storage error",
+        Notice.SETUP: "Scan setup code", Notice.CAMERA_LOST: "Camera lost", Notice.STORAGE_ERROR: "Storage error",
         Reason.UNSUPPORTED: "Code not supported", Reason.MALFORMED: "Invalid code",
         Reason.BAD_SIGNATURE: "Bad signature", Reason.UNKNOWN_ISSUER: "Unknown issuer",
         Reason.EXPIRED: "Card expired", Reason.NOT_YET_VALID: "Card not yet valid",
@@ -85,14 +85,19 @@ class ErrorScreen:
 
 Screen = Union[IdleScreen, PassScreen, FailScreen, DuplicateScreen, ErrorScreen]
 
-# Sizes in pixels: the idle clock, result headings, names, small print.
-BIG, HEADING, NAME, SMALL = 26, 20, 13, 11
+# Sizes in pixels. 13 is the least at which the panel keeps Vietnamese marks
+# apart: below it the horn of ư/ơ and stacked marks (ế, ỗ) turn to blobs.
+CLOCK, DIRECTION, HEADING, NAME, SMALL = 22, 18, 26, 13, 13
+# Screens are drawn in grey, then every pixel at least INK bright is lit:
+# FreeType's own 1-bit rendering snaps small marks away (ỗ comes out as ô).
+ON, INK = 255, 100
 ICON = 40  # the tick, cross and "!" are drawn in a square this wide
+MIDDLE = (HEIGHT - ICON) // 2  # an icon's top when no name line is below it
 
 
 def render(screen: Screen, language: str = "vi") -> Image.Image:
     """The 128x64 1-bit image of `screen` in `language` ("vi" or "en")."""
-    image = Image.new("1", (WIDTH, HEIGHT), 0)
+    image = Image.new("L", (WIDTH, HEIGHT), 0)
     draw = ImageDraw.Draw(image)
     texts = TEXTS[language]
     if isinstance(screen, IdleScreen):
@@ -102,16 +107,16 @@ def render(screen: Screen, language: str = "vi") -> Image.Image:
         _heading(draw, texts.get(screen.direction, ""))
         _name_line(draw, screen.name)
     elif isinstance(screen, FailScreen):
-        _cross(draw)
-        _wrapped(draw, texts.get(screen.reason, texts["refused"]), (ICON + 6, 0, WIDTH, ICON + 4))
+        _cross(draw, top=MIDDLE)
+        _wrapped(draw, texts.get(screen.reason, texts["refused"]), (ICON + 6, 0, WIDTH - 1, HEIGHT))
     elif isinstance(screen, DuplicateScreen):
         _tick(draw, ring=True)
-        _wrapped(draw, texts["duplicate"], (ICON + 6, 0, WIDTH, ICON + 4))
+        _wrapped(draw, texts["duplicate"], (ICON + 6, 0, WIDTH - 1, ICON + 4))
         _name_line(draw, screen.name)
     else:
-        _bang(draw)
-        _wrapped(draw, texts["error"], (ICON + 6, 0, WIDTH, ICON + 4))
-    return image
+        _bang(draw, top=MIDDLE)
+        _wrapped(draw, texts["error"], (ICON + 6, 0, WIDTH - 1, HEIGHT))
+    return image.point(lambda v: 255 if v >= INK else 0).convert("1")
 
 
 def short_name(name: str, fits: Callable[[str], bool]) -> str:
@@ -123,16 +128,13 @@ def short_name(name: str, fits: Callable[[str], bool]) -> str:
     if not words:
         return ""
     family, given = words[0], words[-1]
-    initials = [graphemes(w)[0] + "." for w in words[1:-1]]
-    forms = [
-        " ".join([family, *initials, given]),
-        " ".join([family, "".join(initials), given]) if initials else "",
-        f"{family} {given}" if len(words) > 1 else "",
-        f"{graphemes(family)[0]}. {given}" if len(words) > 1 else "",
-        given,
-    ]
+    forms = [given]
+    if len(words) > 1:
+        initials = [graphemes(w)[0] + "." for w in words[1:-1]]
+        forms = [" ".join([family, *initials, given]), " ".join([family, "".join(initials), given]),
+                 f"{family} {given}", f"{graphemes(family)[0]}. {given}", given]
     for form in forms:
-        if form and fits(form):
+        if fits(form):
             return form
     letters = graphemes(given)
     while letters and not fits("".join(letters) + ELLIPSIS):
@@ -156,28 +158,31 @@ def fit_text(text: str, width: int, *, size: int, bold: bool = False) -> str:
 
 
 def _text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, size: int, *,
-          bold: bool = False, anchor: str = "ls", fill: int = 1) -> None:
+          bold: bool = False, anchor: str = "ls", fill: int = ON) -> None:
     draw.text(xy, text, font=font(size, bold=bold), anchor=anchor, fill=fill)
 
 
 def _idle(draw: ImageDraw.ImageDraw, screen: IdleScreen, texts: dict) -> None:
-    _text(draw, (0, 10), fit_text(screen.venue, WIDTH, size=SMALL), SMALL)
-    _text(draw, (0, 37), screen.clock, BIG, bold=True)
-    _text(draw, (WIDTH, 37), texts.get(screen.direction, ""), HEADING, bold=True, anchor="rs")
-    status = texts["online" if screen.online else "offline"]
-    if screen.unsent:
-        status += " · " + texts["unsent"].format(n=screen.unsent)
-    if screen.notice is Notice.NONE:
-        _text(draw, (0, 56), fit_text(status, WIDTH, size=SMALL), SMALL)
-    else:
-        _text(draw, (0, 49), fit_text(status, WIDTH, size=SMALL), SMALL)
-        draw.rectangle((0, 51, WIDTH - 1, HEIGHT - 1), fill=1)
+    _text(draw, (0, 12), fit_text(screen.venue, WIDTH, size=SMALL), SMALL)
+    _text(draw, (0, 33), screen.clock, CLOCK, bold=True)
+    _text(draw, (WIDTH, 33), texts.get(screen.direction, ""), DIRECTION, bold=True, anchor="rs")
+    status_y = 57
+    if screen.notice is not Notice.NONE:
+        status_y = 46
+        draw.rectangle((0, 50, WIDTH - 1, HEIGHT - 1), fill=ON)
         notice = fit_text(texts[screen.notice], WIDTH - 4, size=SMALL, bold=True)
-        _text(draw, (WIDTH // 2, 62), notice, SMALL, bold=True, anchor="ms", fill=0)
+        _text(draw, (WIDTH // 2, 61), notice, SMALL, bold=True, anchor="ms", fill=0)
+    network = texts["online" if screen.online else "offline"]
+    _text(draw, (0, status_y), network, SMALL)
+    if screen.unsent:
+        unsent = texts["unsent"].format(n=screen.unsent)
+        if font(SMALL).getlength(f"{network}  {unsent}") > WIDTH:
+            unsent = f"↑{screen.unsent}"  # a count too long for the words
+        _text(draw, (WIDTH, status_y), unsent, SMALL, anchor="rs")
 
 
 def _heading(draw: ImageDraw.ImageDraw, text: str) -> None:
-    _text(draw, ((ICON + WIDTH) // 2 + 2, ICON // 2 + 8), text, HEADING + 6, bold=True, anchor="ms")
+    _text(draw, ((ICON + WIDTH) // 2 + 2, ICON // 2 + 8), text, HEADING, bold=True, anchor="ms")
 
 
 def _name_line(draw: ImageDraw.ImageDraw, name: str) -> None:
@@ -190,15 +195,15 @@ def _wrapped(draw: ImageDraw.ImageDraw, text: str, box: tuple[int, int, int, int
     """`text` centred in `box`, word-wrapped, in the largest size that fits."""
     x0, y0, x1, y1 = box
     text = drawable(text, bold=True)
-    for size in (16, 14, 13, 12, 11):
+    for size in (16, 14, SMALL):
         lines = _wrap(text, x1 - x0, size)
-        line_height = size + 2
+        line_height = size + 3  # room for stacked marks (ễ) under the line above
         if lines is not None and len(lines) * line_height <= y1 - y0:
             top = y0 + (y1 - y0 - len(lines) * line_height) // 2
             for i, line in enumerate(lines):
                 _text(draw, ((x0 + x1) // 2, top + (i + 1) * line_height - 3), line, size, bold=True, anchor="ms")
             return
-    _text(draw, (x0, (y0 + y1) // 2), fit_text(text, x1 - x0, size=11, bold=True), 11, bold=True)
+    _text(draw, (x0, (y0 + y1) // 2), fit_text(text, x1 - x0, size=SMALL, bold=True), SMALL, bold=True)
 
 
 def _wrap(text: str, width: int, size: int) -> list[str] | None:
@@ -215,23 +220,24 @@ def _wrap(text: str, width: int, size: int) -> list[str] | None:
     return lines
 
 
-def _tick(draw: ImageDraw.ImageDraw, *, ring: bool = False) -> None:
+def _tick(draw: ImageDraw.ImageDraw, *, top: float = 0, ring: bool = False) -> None:
     s = ICON
     if ring:
-        draw.ellipse((1, 1, s - 1, s - 1), outline=1, width=3)
-        draw.line([(s * 0.28, s * 0.52), (s * 0.44, s * 0.68), (s * 0.74, s * 0.34)], fill=1, width=4, joint="curve")
+        draw.ellipse((1, top + 1, s - 1, top + s - 1), outline=ON, width=3)
+        points, width = [(0.28, 0.52), (0.44, 0.68), (0.74, 0.34)], 4
     else:
-        draw.line([(s * 0.08, s * 0.55), (s * 0.36, s * 0.84), (s * 0.94, s * 0.14)], fill=1, width=7, joint="curve")
+        points, width = [(0.08, 0.55), (0.36, 0.84), (0.94, 0.14)], 7
+    draw.line([(s * x, top + s * y) for x, y in points], fill=ON, width=width, joint="curve")
 
 
-def _cross(draw: ImageDraw.ImageDraw) -> None:
+def _cross(draw: ImageDraw.ImageDraw, *, top: float = 0) -> None:
     a, b = ICON * 0.15, ICON * 0.85
-    draw.line([(a, a), (b, b)], fill=1, width=7)
-    draw.line([(a, b), (b, a)], fill=1, width=7)
+    draw.line([(a, top + a), (b, top + b)], fill=ON, width=7)
+    draw.line([(a, top + b), (b, top + a)], fill=ON, width=7)
 
 
-def _bang(draw: ImageDraw.ImageDraw) -> None:
+def _bang(draw: ImageDraw.ImageDraw, *, top: float = 0) -> None:
     s = ICON
-    draw.polygon([(s / 2, 2), (s - 2, s - 4), (2, s - 4)], outline=1, width=3)
-    draw.line([(s / 2, s * 0.35), (s / 2, s * 0.65)], fill=1, width=4)
-    draw.rectangle((s / 2 - 2, s * 0.74, s / 2 + 1, s * 0.80), fill=1)
+    draw.polygon([(s / 2, top + 2), (s - 2, top + s - 4), (2, top + s - 4)], outline=ON, width=3)
+    draw.line([(s / 2, top + s * 0.35), (s / 2, top + s * 0.65)], fill=ON, width=4)
+    draw.rectangle((s / 2 - 2, top + s * 0.74, s / 2 + 1, top + s * 0.80), fill=ON)
