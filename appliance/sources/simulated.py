@@ -9,6 +9,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from appliance.sources import SourceError, SourceSpec
+from appliance.sources.v4l2 import import_cv2, to_gray
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".pgm"}
 
@@ -36,12 +37,28 @@ def load_gray(path: Path) -> np.ndarray:
         return np.asarray(img.convert("L"))
 
 
-class ImageFolderSource:
-    """``images:DIR``: each image, in name order, for `hold` frames, then `gap` blank ones."""
+class SimulatedSource:
+    """What the simulated sources share: paced frames, finite unless looping."""
 
     def __init__(self, spec: SourceSpec) -> None:
         self.spec = spec
         self.finite = not spec.loop
+
+    def _unpaced(self) -> Iterator[np.ndarray]:  # pragma: no cover - every subclass has one
+        return iter(())
+
+    def frames(self) -> Iterator[np.ndarray]:
+        return paced(self._unpaced(), self.spec.fps)
+
+    def close(self) -> None:
+        pass
+
+
+class ImageFolderSource(SimulatedSource):
+    """``images:DIR``: each image, in name order, for `hold` frames, then `gap` blank ones."""
+
+    def __init__(self, spec: SourceSpec) -> None:
+        super().__init__(spec)
         folder = Path(spec.target)
         if not folder.is_dir():
             raise SourceError(f"images source: {folder} is not a folder")
@@ -62,22 +79,13 @@ class ImageFolderSource:
             if not self.spec.loop:
                 return
 
-    def frames(self) -> Iterator[np.ndarray]:
-        return paced(self._unpaced(), self.spec.fps)
 
-    def close(self) -> None:
-        pass
-
-
-class VideoFileSource:
+class VideoFileSource(SimulatedSource):
     """``video:FILE``: the frames of a video file, through OpenCV."""
 
     def __init__(self, spec: SourceSpec) -> None:
-        from appliance.sources.v4l2 import import_cv2
-
+        super().__init__(spec)
         self.cv2 = import_cv2()
-        self.spec = spec
-        self.finite = not spec.loop
         if not Path(spec.target).is_file():
             raise SourceError(f"video source: no such file {spec.target}")
 
@@ -94,16 +102,10 @@ class VideoFileSource:
                     if not ok:
                         break
                     count += 1
-                    yield frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+                    yield to_gray(cv2, frame)
             finally:
                 capture.release()
             if count == 0:
                 raise SourceError(f"video source: no frames in {self.spec.target}")
             if not self.spec.loop:
                 return
-
-    def frames(self) -> Iterator[np.ndarray]:
-        return paced(self._unpaced(), self.spec.fps)
-
-    def close(self) -> None:
-        pass

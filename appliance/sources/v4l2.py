@@ -21,6 +21,11 @@ def import_cv2():
     return cv2
 
 
+def to_gray(cv2, frame: np.ndarray) -> np.ndarray:
+    """An OpenCV frame as 2-D grayscale."""
+    return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+
+
 class V4l2Source:
     """Frames from a V4L2 device, converted to grayscale."""
 
@@ -41,7 +46,7 @@ class V4l2Source:
             ok, frame = self.capture.read()
             if not ok:
                 raise SourceError(f"camera {self.device} stopped delivering frames")
-            yield frame if frame.ndim == 2 else self.cv2.cvtColor(frame, self.cv2.COLOR_BGR2GRAY)
+            yield to_gray(self.cv2, frame)
 
     def close(self) -> None:
         self.capture.release()
