@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -37,15 +38,16 @@ def load_gray(path: Path) -> np.ndarray:
         return np.asarray(img.convert("L"))
 
 
-class SimulatedSource:
+class SimulatedSource(abc.ABC):
     """What the simulated sources share: paced frames, finite unless looping."""
 
     def __init__(self, spec: SourceSpec) -> None:
         self.spec = spec
         self.finite = not spec.loop
 
-    def _unpaced(self) -> Iterator[np.ndarray]:  # pragma: no cover - every subclass has one
-        return iter(())
+    @abc.abstractmethod
+    def _unpaced(self) -> Iterator[np.ndarray]:
+        """Every frame, as fast as it can be made."""
 
     def frames(self) -> Iterator[np.ndarray]:
         return paced(self._unpaced(), self.spec.fps)
