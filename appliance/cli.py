@@ -14,6 +14,7 @@ from pathlib import Path
 
 from appliance import __version__
 from appliance.config import Config, ConfigError, load_config
+from appliance.decoder import BACKENDS
 from appliance.errors import UserError
 
 log = logging.getLogger("ravao")
@@ -91,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     decode = sub.add_parser("decode", help="decode QR images and show what the device would decide",
                             description="Decode the QR codes in image files; print the text, the credential "
                                         "type and the decision, without a broker.")
-    decode.add_argument("--backend", choices=["zxing", "zbar"], help="decoder (default: the config's, else zxing)")
+    decode.add_argument("--backend", choices=list(BACKENDS),
+                        help="decoder (default: the config's, else zxing)")
     decode.add_argument("--config", metavar="FILE", help="decide with this device's settings and state")
     decode.add_argument("--json", action="store_true", help="one JSON object per image")
     decode.add_argument("images", nargs="+", metavar="IMAGE")

@@ -64,7 +64,7 @@ class CameraConfig(Section):
 class DecoderConfig(Section):
     """Which QR decoder reads the frames."""
 
-    backend: Literal["zxing", "zbar"] = "zxing"
+    backend: Literal["zxing", "zbar", "zxing+zbar"] = "zxing"
 
 
 class MqttConfig(Section):

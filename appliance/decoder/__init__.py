@@ -1,7 +1,8 @@
 """QR decoders: every QR code in a grayscale frame, as raw bytes and text.
 
 Two backends behind one interface: ``zxing`` (zxing-cpp, the default) and
-``zbar`` (pyzbar over libzbar0).
+``zbar`` (pyzbar over libzbar0); ``zxing+zbar`` asks zbar only about symbols
+zxing found and could not decode.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-BACKENDS = ("zxing", "zbar")
+BACKENDS = ("zxing", "zbar", "zxing+zbar")
 
 
 @dataclass(frozen=True)
@@ -54,4 +55,8 @@ def make_decoder(backend: str) -> Decoder:
         from appliance.decoder.zbar import ZbarDecoder
 
         return ZbarDecoder()
+    if backend == "zxing+zbar":
+        from appliance.decoder.fallback import ZxingZbarDecoder
+
+        return ZxingZbarDecoder()
     raise ValueError(f"unknown decoder backend {backend!r} (choose from {', '.join(BACKENDS)})")

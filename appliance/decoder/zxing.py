@@ -13,9 +13,14 @@ class ZxingDecoder:
 
     name = "zxing"
 
-    def decode(self, frame: np.ndarray) -> list[DecodedCode]:
+    def read(self, frame: np.ndarray) -> tuple[list[DecodedCode], int]:
+        """The codes decoded, and how many more symbols were found but not decoded."""
         found = zxingcpp.read_barcodes(
-            frame, formats=zxingcpp.BarcodeFormat.QRCode, text_mode=zxingcpp.TextMode.Plain)
+            frame, formats=zxingcpp.BarcodeFormat.QRCode, text_mode=zxingcpp.TextMode.Plain, return_errors=True)
         # zxing's text honours ECI and guesses the character set otherwise;
         # text_of insists on UTF-8 where the bytes are valid UTF-8.
-        return [DecodedCode(raw=b.bytes, text=text_of(b.bytes, b.text)) for b in found if b.valid]
+        codes = [DecodedCode(raw=b.bytes, text=text_of(b.bytes, b.text)) for b in found if b.valid]
+        return codes, len(found) - len(codes)
+
+    def decode(self, frame: np.ndarray) -> list[DecodedCode]:
+        return self.read(frame)[0]
