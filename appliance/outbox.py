@@ -8,6 +8,7 @@ events in ``seq`` order and marks them sent when the broker acknowledged them.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 SCHEMA = "ravao.checkin/1"
+
+log = logging.getLogger("ravao.outbox")
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS events (
@@ -43,12 +46,38 @@ class StoredEvent:
     payload: bytes
 
 
+def torn_wal_bytes(db_path: Path) -> int:
+    """Bytes past the last whole frame of the database's write-ahead log.
+
+    A WAL is a 32-byte header and frames of (24 + page size) bytes; a power
+    cut can leave a partial frame at its end, which SQLite drops on open
+    (with the transaction it belonged to, which never committed).
+    """
+    wal = db_path.with_name(db_path.name + "-wal")
+    try:
+        size = wal.stat().st_size
+        with wal.open("rb") as f:
+            header = f.read(32)
+    except OSError:
+        return 0
+    if size < 32 or len(header) < 32:
+        return size
+    page_size = int.from_bytes(header[8:12], "big")
+    if page_size < 512 or page_size & (page_size - 1):
+        return size - 32  # a torn header: SQLite ignores the whole log
+    return (size - 32) % (24 + page_size)
+
+
 class Outbox:
     """The SQLite outbox of check-in events. Safe to share between threads."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = torn_wal_bytes(self.path)
+        if torn:
+            log.warning("outbox %s: its write-ahead log ends in %d bytes of a torn write; "
+                        "SQLite drops them with the unfinished transaction they belonged to", self.path, torn)
         self._lock = threading.Lock()
         self._db = self._connect("FULL")
         self._db.executescript(_TABLES)
@@ -59,6 +88,7 @@ class Outbox:
         # means the event is published again, with the same event_id.
         self._marks = self._connect("NORMAL")
         self._unsent = self._db.execute("SELECT count(*) FROM events WHERE sent IS NULL").fetchone()[0]
+        log.info("outbox %s: last seq %d, %d unsent", self.path, self.last_seq(), self._unsent)
 
     def _connect(self, synchronous: str) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
