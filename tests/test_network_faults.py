@@ -1,0 +1,149 @@
+"""The uplink against a real Mosquitto that goes away, restarts mid-drain,
+stalls, or answers slowly (through a loopback proxy)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from appliance.decoder import DecodedCode
+from broker import Broker
+from device_harness import Device, device_toml
+from proxy import Proxy
+from samples import CARDS
+
+
+class Consumer:
+    """mosquitto_sub in its own process, with a persistent session, writing
+    every event it receives to a file."""
+
+    def __init__(self, broker: Broker, out: Path) -> None:
+        self.out = out
+        self.file = out.open("wb")
+        self.proc = subprocess.Popen(
+            ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-t", "ravao/+/+/events", "-q", "1",
+             "-i", "consumer", "-c", "-W", "300"], stdout=self.file)
+        time.sleep(0.5)  # subscribed
+
+    def events(self) -> list[dict]:
+        lines = self.out.read_bytes().split(b"\n")
+        return [json.loads(line) for line in lines[:-1] if line.strip()]  # the last may be half written
+
+    def wait(self, distinct: int, timeout: float) -> list[dict]:
+        """Every event received once `distinct` event_ids arrived (or the timeout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len({e["event_id"] for e in self.events()}) < distinct:
+            time.sleep(0.2)
+        time.sleep(0.5)  # redeliveries still on their way
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.file.close()
+        return self.events()
+
+
+def check_delivery(events: list[dict], expected: int) -> None:
+    """Every event, each first arriving in seq order; a redelivery is identical."""
+    first: dict[str, dict] = {}
+    order = []
+    for event in events:
+        if event["event_id"] in first:
+            assert first[event["event_id"]] == event
+            continue
+        first[event["event_id"]] = event
+        order.append(event["seq"])
+    assert len(first) == expected
+    assert order == sorted(order), "first arrivals in seq order"
+    assert sorted(order) == list(range(order[0], order[0] + expected))
+
+
+def record_checkins(dev: Device, count: int) -> None:
+    """`count` check-ins through the decision and record path (no camera)."""
+    daemon = dev.daemon
+    codes = [DecodedCode(c.text().encode(), c.text()) for c in CARDS]
+    for i in range(count):
+        now = datetime.now(timezone.utc)
+        decision = daemon.checkpoint.decide(codes[i % len(codes)], time.monotonic(), now)
+        daemon._act(decision, time.monotonic(), now)
+
+
+def persistent_broker(tmp_path: Path) -> Broker:
+    store = tmp_path / "store"
+    store.mkdir()
+    return Broker(tmp_path / "broker", extra_conf=(
+        f"persistence true\npersistence_location {store}/\nmax_queued_messages 0\n"))
+
+
+def test_long_outage_then_everything_in_order(tmp_path):
+    with persistent_broker(tmp_path) as broker:
+        proxy = Proxy(broker.port)  # the device's way to the broker: down
+        consumer = Consumer(broker, tmp_path / "got.jsonl")
+        dev = Device(tmp_path, device_toml(tmp_path / "state", proxy.url, extra="[policy]\ndedupe_seconds = 0\n"))
+        try:
+            record_checkins(dev, 10_000)
+            assert dev.daemon.outbox.count_unsent() == 10_000
+            proxy.start()
+            events = consumer.wait(10_000, timeout=180)
+            assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=30)
+        finally:
+            dev.close()
+            proxy.stop()
+    check_delivery(events, 10_000)
+
+
+def test_broker_restarts_in_the_middle_of_a_drain(tmp_path):
+    with persistent_broker(tmp_path) as broker:
+        proxy = Proxy(broker.port)
+        consumer = Consumer(broker, tmp_path / "got.jsonl")
+        dev = Device(tmp_path, device_toml(tmp_path / "state", proxy.url, extra="[policy]\ndedupe_seconds = 0\n"))
+        try:
+            record_checkins(dev, 3_000)
+            proxy.start()
+            assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() < 2_000, timeout=60)
+            broker.stop()
+            proxy.stop()
+            left = dev.daemon.outbox.count_unsent()
+            broker.start()
+            proxy.start()
+            events = consumer.wait(3_000, timeout=180)
+            assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=30)
+        finally:
+            dev.close()
+            proxy.stop()
+    assert 0 < left < 3_000, "the restart fell in the middle of the drain"
+    check_delivery(events, 3_000)
+
+
+def test_a_broker_that_never_acknowledges(tmp_path, broker, subscriber):
+    proxy = Proxy(broker.port).start()
+    dev = Device(tmp_path, device_toml(tmp_path / "state", proxy.url, extra="[policy]\ndedupe_seconds = 0\n"))
+    try:
+        assert dev.wait_until(lambda: dev.daemon.uplink.state.online)
+        proxy.stall = True  # the connection stays open; nothing passes any more
+        shown = [dev.show(CARDS[i % len(CARDS)].text())[0] for i in range(12)]  # the camera loop goes on
+        assert all(d.event is not None for d in shown)
+        assert dev.daemon.outbox.count_unsent() == 12
+        assert dev.wait_until(lambda: dev.daemon.uplink.state.queue == 12, timeout=5)
+        proxy.stall = False
+        events = subscriber.wait_events(12, timeout=60)
+        assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=60)
+    finally:
+        dev.close()
+        proxy.stop()
+    check_delivery(events, 12)
+
+
+def test_a_slow_link(tmp_path, broker, subscriber):
+    proxy = Proxy(broker.port).start()
+    proxy.delay = 0.05  # every chunk, both ways
+    dev = Device(tmp_path, device_toml(tmp_path / "state", proxy.url, extra="[policy]\ndedupe_seconds = 0\n"))
+    try:
+        record_checkins(dev, 200)
+        events = subscriber.wait_events(200, timeout=90)
+        assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=30)
+    finally:
+        dev.close()
+        proxy.stop()
+    check_delivery(events, 200)
