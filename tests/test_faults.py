@@ -9,10 +9,19 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from appliance.outbox import Outbox
+from appliance.state import DeviceState
 from conftest import REPO, RAVAO, device_config, run_ravao
+from provisioning.keys import init_owner, load_owner
+from provisioning.revocations import sign_revocations
+from provisioning.setup_qr import SetupSettings, make_setup_qr
 from proxy import Proxy
 from samples import CARDS, qr_png
 
@@ -68,23 +77,73 @@ def test_sigterm_finishes_cleanly(tmp_path, broker, subscriber):
     assert subscriber.statuses()[-1]["state"] == "offline"
 
 
+class RevocationPublisher:
+    """Publishes a newer signed revocation list every few tenths of a second,
+    retained, so the device writes its state while it is being killed."""
+
+    def __init__(self, broker, home: Path, topic: str) -> None:
+        self.key = load_owner(home)
+        self.topic = topic
+        self.issued_at = int(time.time())
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.3):
+            self.issued_at += 1
+            tokens = ["%032x" % (self.issued_at * 7919 + i) for i in range(3)]
+            self.client.publish(self.topic, sign_revocations(tokens, self.key, self.issued_at), qos=1, retain=True)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
 def test_sigkill_at_random_moments_loses_nothing(tmp_path, broker, subscriber):
-    """20 SIGKILLs during scanning; then every committed event reaches the
-    subscriber, redeliveries only with the same event_id, seq never reused."""
+    """50 SIGKILLs while check-ins, setup QRs and revocation updates happen;
+    the outbox and the state always open; then every committed event reaches
+    the subscriber, redeliveries only with the same event_id, seq never reused."""
     rng = random.Random(20261127)
-    folder = card_folder(tmp_path / "images")
+    home = tmp_path / "owner"
+    init_owner(home)
+    folder = card_folder(tmp_path / "images", 5)
     state = tmp_path / "state"
     looping = tmp_path / "loop.toml"
-    looping.write_text(device_config(state, f"images:{folder}?loop=1&fps=120&hold=3&gap=2", broker.url,
-                                     extra="[policy]\ndedupe_seconds = 0\n"))
-    for trial in range(20):
-        daemon = subprocess.Popen([*RAVAO, "run", "--config", str(looping)], cwd=REPO,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.4, 1.6))
-        daemon.send_signal(signal.SIGKILL)
-        daemon.wait(timeout=10)
+    looping.write_text(device_config(
+        state, f"images:{folder}?loop=1&fps=120&hold=3&gap=2", broker.url,
+        extra=f'[policy]\ndedupe_seconds = 0\ntrusted_keys = ["{home / "owner.pub"}"]\n'))
+    revocations = RevocationPublisher(broker, home, "ravao/bv-tw-hue/revocations")
+    setup_iat = int(time.time()) - 3600
+    try:
+        for trial in range(50):
+            setup_iat += 1
+            settings = SetupSettings(device_id="door-01", venue_id="bv-tw-hue", venue_name="Bệnh viện Trung ương Huế",
+                                     broker_url=broker.url, issued_at=setup_iat, expires=setup_iat + 7200)
+            qr_png(make_setup_qr(settings, load_owner(home)), folder / "03-setup.png")
+            daemon = subprocess.Popen([*RAVAO, "run", "--config", str(looping)], cwd=REPO,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.4, 1.6))
+            daemon.send_signal(signal.SIGKILL)
+            daemon.wait(timeout=10)
+            Outbox(state / "outbox.sqlite3").close()  # raises if the outbox does not open whole
+            device_state = DeviceState(state)  # opens, and reads whole:
+            device_state.pinned_key(), device_state.provisioned(), device_state.revocations_issued_at()
+            device_state.close()
+    finally:
+        revocations.close()
     committed = outbox_events(state)
-    assert len(committed) >= 20, "the trials should have recorded check-ins"
+    assert len(committed) >= 50, "the trials should have recorded check-ins"
+    assert any(e["credential"]["type"] == "setup" for e in committed.values()), "setup QRs were applied"
+    final_state = DeviceState(state)
+    assert final_state.revocations_issued_at() > 0, "revocation lists were stored"
+    assert final_state.pinned_key() is not None and final_state.last_setup_iat() > 0
+    final_state.close()
 
     # Restart with a finite source and let it drain.
     empty = tmp_path / "one"
