@@ -42,6 +42,7 @@ OUTBOX_FILE = "outbox.sqlite3"
 # Reopening a camera that failed: first wait, and the longest wait.
 REOPEN_FIRST_S, REOPEN_MAX_S = 0.5, 30.0
 PURGE_EVERY_S = 3600.0  # sent events past the retention are deleted this often
+RATE_EVERY_S = 60.0  # the frame rate goes to the log this often
 
 
 def directions_for(device: DeviceConfig | None, outbox: Outbox) -> Directions:
@@ -228,7 +229,13 @@ class Daemon:
 
         Raises SourceError when the camera fails.
         """
+        frames, since = 0, time.monotonic()
         for frame in source.frames():
+            frames += 1
+            if frames % 64 == 0 and time.monotonic() - since >= RATE_EVERY_S:
+                elapsed = time.monotonic() - since
+                log.info("camera loop: %d frames in %.0f s (%.1f fps)", frames, elapsed, frames / elapsed)
+                frames, since = 0, time.monotonic()
             if not self._ready:
                 self.notifier.ready()
                 self._ready = True
