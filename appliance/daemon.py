@@ -361,16 +361,19 @@ class Daemon:
                 extra["vehicle"], extra["route"] = device.vehicle, device.route
         return extra
 
+    def _tell_status(self, online: bool, queue: int) -> Notice:
+        notice = self._notice()
+        self.feedback.status(online=online, queue=queue, notice=notice, direction=self.directions.shown,
+                             venue=self.device.venue_name if self.device else "")
+        return notice
+
     def _uplink_changed(self, state: UplinkState) -> None:
-        self.feedback.status(online=state.online, queue=state.queue, notice=self._notice(),
-                             direction=self.directions.shown)
+        self._tell_status(state.online, state.queue)
 
     def _show_status(self) -> None:
         uplink = self.uplink
         online = uplink.state.online if uplink else False
-        notice = self._notice()
-        self.feedback.status(online=online, queue=self.outbox.count_unsent(), notice=notice,
-                             direction=self.directions.shown)
+        notice = self._tell_status(online, self.outbox.count_unsent())
         self.notifier.status(notice.value or ("online" if online else "offline"))
         if uplink is not None:
             uplink.publish_status()

@@ -72,3 +72,13 @@ class Decision:
     reason: Reason | None = None
     # Filled when the decision was recorded as an event.
     event: dict[str, Any] | None = None
+
+    @property
+    def opens_door(self) -> bool:
+        """A person passes and it is on record: the door opens for this, and
+        for nothing else (not a setup QR, not a device without an identity)."""
+        return self.result is Result.PASS and self.event is not None and self.credential.type not in NOT_A_PERSON
+
+
+# Codes that pass without being a person's credential.
+NOT_A_PERSON = frozenset({"setup", "wifi"})

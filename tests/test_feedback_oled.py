@@ -79,6 +79,8 @@ def test_png_folder_gets_each_new_screen_once(tmp_path, clock):
         assert wait_for(lambda: len(list(folder.glob("*.png"))) == 2)
         for _ in range(3):  # the same state again: nothing new to show
             fb.status(online=True, queue=0, direction="in")
+            time.sleep(0.1)
+        assert len(list(folder.glob("*.png"))) == 2
         fb.decided(decision(Result.PASS))
         assert wait_for(lambda: len(list(folder.glob("*.png"))) == 4)  # the pass, then idle again
         time.sleep(RESULT_S)

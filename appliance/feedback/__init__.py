@@ -39,10 +39,11 @@ class Feedback(Protocol):
     def decided(self, decision: Decision) -> None:
         """Show a pass, fail or duplicate decision (or an error recording it)."""
 
-    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "") -> None:
+    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "",
+               venue: str = "") -> None:
         """Update the idle state: network up or down, unsent events, a standing
-        notice, and the direction of the next check-in ("in"/"out"; "" when
-        it depends on the person)."""
+        notice, the direction of the next check-in ("in"/"out"; "" when it
+        depends on the person), and the venue's name ("" = unchanged)."""
 
     def close(self) -> None:
         """Release the hardware (the door relay off, first of all)."""
@@ -64,7 +65,8 @@ class LogFeedback:
         else:
             self._log.info("%s %s %s", decision.result.value.upper(), decision.direction, who)
 
-    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "") -> None:
+    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "",
+               venue: str = "") -> None:
         now = (online, queue, notice, direction)
         if now == self._last_status:
             return
@@ -97,8 +99,9 @@ class FanOut:
     def decided(self, decision: Decision) -> None:
         self._each("decided", decision)
 
-    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "") -> None:
-        self._each("status", online=online, queue=queue, notice=notice, direction=direction)
+    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "",
+               venue: str = "") -> None:
+        self._each("status", online=online, queue=queue, notice=notice, direction=direction, venue=venue)
 
     def close(self) -> None:
         self._each("close")
@@ -113,8 +116,9 @@ class RecordingFeedback:
     def decided(self, decision: Decision) -> None:
         self.calls.append(("decided", decision))
 
-    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "") -> None:
-        self.calls.append(("status", (online, queue, notice, direction)))
+    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "",
+               venue: str = "") -> None:
+        self.calls.append(("status", (online, queue, notice, direction, venue)))
 
     def close(self) -> None:
         self.calls.append(("close", None))

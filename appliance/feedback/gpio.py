@@ -29,6 +29,7 @@ DUPLICATE_BEEP_S = 0.04
 ERROR_BEEP_S = 0.8
 LIGHT_S = 2.0  # how long the green or red LED stays on after a result
 BRIEF_LIGHT_S = 0.3  # the green LED on a duplicate
+BUTTON_BOUNCE_S = 0.05  # contact bounce: one press must not count as two
 
 INDICATORS = ("buzzer", "green", "red")
 
@@ -88,7 +89,7 @@ def make_pin_factory(name: str):
     except ImportError as exc:
         package = {"lgpio": "lgpio (pip install 'ravao[pi]', or apt install python3-lgpio)",
                    "rpigpio": "RPi.GPIO (pip install 'ravao[rpigpio]')"}[name]
-        raise GpioError(f"gpio.pin_factory = {name}: {exc.name} is not installed: install {package}") from None
+        raise GpioError(f"gpio.pin_factory = {name}: {exc.name or name} is not installed: install {package}") from None
     except Exception as exc:  # no GPIO chip: not a Pi, or no access to /dev/gpiochip*
         raise GpioError(f"gpio.pin_factory = {name}: cannot open the GPIO: {exc}") from None
     raise GpioError(f"gpio.pin_factory: unknown factory {name!r}")
@@ -124,7 +125,7 @@ class GpioFeedback:
                     self.parts[part] = cls(pin, initial_value=False, pin_factory=self.pin_factory, **kwargs)
             if config.button_pin is not None:
                 self.button = Button(config.button_pin, hold_time=config.button_hold_seconds,
-                                     pin_factory=self.pin_factory)
+                                     bounce_time=BUTTON_BOUNCE_S, pin_factory=self.pin_factory)
         except Exception as exc:  # a pin in use twice, a bad pin number, no access
             self._close_parts()
             raise GpioError(f"gpio: {exc}") from None
@@ -142,11 +143,11 @@ class GpioFeedback:
     def decided(self, decision: Decision) -> None:
         """Play the pattern for `decision` (returns at once).
 
-        The door opens only for a pass that was recorded as an event: a
-        device without an identity (setup mode) records nothing and so
-        opens the door for nobody.
+        The door opens only for :attr:`Decision.opens_door`: a person's pass
+        that was recorded (a device in setup mode records nothing; a setup
+        QR is no person).
         """
-        relay_s = self.config.relay_seconds if decision.event is not None else None
+        relay_s = self.config.relay_seconds if decision.opens_door else None
         steps = pattern(decision.result, relay_s=relay_s, light_s=self.light_seconds)
         with self._cond:
             if self._closed:
@@ -157,7 +158,8 @@ class GpioFeedback:
                 self._worker = self._start_worker()
             self._cond.notify_all()
 
-    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "") -> None:
+    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "",
+               venue: str = "") -> None:
         """The LEDs show results only: nothing to do."""
 
     def close(self) -> None:
@@ -204,8 +206,7 @@ class GpioFeedback:
                         self._next = None
                     due, self._plan = self._split_due()
                 for _, part, on in due:
-                    if part in self.parts:
-                        self.parts[part].value = on
+                    self.parts[part].value = on
                 with self._cond:
                     self._cond.notify_all()  # for wait_idle
         except Exception:
@@ -224,9 +225,10 @@ class GpioFeedback:
         now = time.monotonic()
         drives_relay = any(s.part == "relay" for s in steps)
         kept = [p for p in self._plan if p[1] == "relay" and not drives_relay]
-        new = [(now + s.at, s.part, s.on) for s in steps]
+        new = [(now + s.at, s.part, s.on) for s in steps if s.part in self.parts]
         # Switching off what is already off changes no pin, so this costs nothing.
-        self._plan = [(now, part, False) for part in INDICATORS] + sorted(kept + new, key=lambda p: p[0])
+        stop = [(now, part, False) for part in INDICATORS if part in self.parts]
+        self._plan = stop + sorted(kept + new, key=lambda p: p[0])
 
     def _due(self) -> bool:
         return bool(self._plan) and self._plan[0][0] <= time.monotonic()

@@ -111,9 +111,14 @@ class OledFeedback:
         """Show the result screen for `decision` (returns at once)."""
         self._note(result=result_screen(decision))
 
-    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "") -> None:
-        """Update what the idle screen shows (returns at once)."""
-        self._note(idle=dict(online=online, unsent=queue, notice=notice, direction=direction))
+    def status(self, *, online: bool, queue: int, notice: Notice = Notice.NONE, direction: str = "",
+               venue: str = "") -> None:
+        """Update what the idle screen shows (returns at once); `venue`, when
+        given, replaces the venue name (a setup QR moved the device)."""
+        idle = dict(online=online, unsent=queue, notice=notice, direction=direction)
+        if venue:
+            idle["venue"] = venue
+        self._note(idle=idle)
 
     def close(self) -> None:
         """Stop the display thread and let the panel go (luma clears it)."""
@@ -138,6 +143,12 @@ class OledFeedback:
             self._cond.notify_all()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception:  # a bug here must not take the camera loop down with it
+            log.exception("the display thread failed; the screen stays as it is")
+
+    def _loop(self) -> None:
         shown: Screen | None = None
         while True:
             with self._cond:

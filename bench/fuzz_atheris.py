@@ -1,0 +1,196 @@
+"""Coverage-guided fuzzing (libFuzzer, through atheris) of the device's whole
+decision path: decoded bytes → Checkpoint.decide, wired as the daemon wires
+it (tests/decide_harness.py), on a new device, a device pinned to an owner,
+and one that sends the opt-in CCCD fields.
+
+Not part of the test suite, not run in CI, and atheris is deliberately not
+a project dependency (pyproject.toml); install it into the venv by hand:
+
+    .venv/bin/pip install atheris
+    .venv/bin/python bench/fuzz_atheris.py -atheris_runs=200000 [-timeout=5] [CORPUS_DIR ...]
+
+Without a corpus directory it starts from built-in seeds (a genuine pass and
+setup QR, ID cards, a Wi-Fi QR, hostile CBOR) copied to a temporary folder.
+The first byte of each input picks how the rest is shown: as raw bytes, after
+a credential prefix, wrapped in base45(zlib()) under RVP1:/RVS1: (so the
+fuzzer works on the CBOR/COSE itself), or spliced into a card's name.
+
+Anything that is not a clean refusal of a non-genuine code is a crash: an
+exception out of decide(), a pass or setup accepted whose signed bytes are
+not those of a genuine seed, a fail whose reason is not the contract's, an
+event credential with keys beyond the contract's or with a control or format
+character, or a state folder that changed without a setup QR being applied.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import shutil
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+import atheris
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+with atheris.instrument_imports(include=["appliance", "provisioning", "base45", "decide_harness"]):
+    import base45
+    import cbor2
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from appliance.decision import Result
+    from appliance.decoder import text_of
+    from appliance.wifi import WifiQRError, parse_wifi_qr
+    from decide_harness import T0, DecidePath, check_credential, check_refused, setup_qr
+    from provisioning.passes import issue_pass
+
+logging.disable(logging.CRITICAL)  # one warning per refused setup QR otherwise
+
+OWNER = Ed25519PrivateKey.generate()
+PINNING = setup_qr(OWNER, T0 - 600)
+NEWER = setup_qr(OWNER, T0 - 60, device_id="door-02")
+VALID_PASS, _ = issue_pass(OWNER, "NV-0012", "Nguyễn Thị Hoa", T0 - 86400, T0 + 86400, T0 - 86400)
+CARD = "046085001234|191234567|Trần Văn An|12031985|Nam|12 Lê Lợi, Huế|05062021"
+PREFIXES = [b"RVP1:", b"RVS1:", b"WIFI:", b"046085001234|", b"HC1:", b""]
+
+
+def signed_triple(text: str):
+    """(protected, payload, signature) of a signed QR text, or None."""
+    try:
+        item = cbor2.loads(zlib.decompress(base45.b45decode(text[5:])))
+        while isinstance(item, cbor2.CBORTag):
+            item = item.value
+        if isinstance(item, (list, tuple)) and len(item) == 4:
+            return bytes(item[0]), bytes(item[2]), bytes(item[3])
+    except Exception:
+        pass
+    return None
+
+
+GENUINE_SIGNED = {signed_triple(t) for t in (PINNING, NEWER, VALID_PASS)}
+
+
+class Devices:
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="ravao-atheris-"))
+        self.count = 0
+        self.new = self.pinned = self.privacy = None
+        self.rebuild()
+
+    def _dir(self) -> Path:
+        self.count += 1
+        return self.root / str(self.count)
+
+    def rebuild(self) -> None:
+        for dev in (self.new, self.pinned, self.privacy):
+            if dev is not None:
+                dev.close()
+        self.new = DecidePath(self._dir(), device=False)
+        self.pinned = DecidePath(self._dir())
+        self.privacy = DecidePath(self._dir(), address=True, old_id=True)
+        for dev in (self.pinned, self.privacy):
+            assert dev.show(PINNING).result is Result.PASS
+
+    def all(self):
+        return (self.new, self.pinned, self.privacy)
+
+
+DEVICES: Devices | None = None
+
+
+def shape(data: bytes) -> bytes:
+    """The raw QR bytes this input stands for."""
+    if not data:
+        return b""
+    how, rest = data[0] % 6, data[1:]
+    if how == 0:
+        return rest
+    if how == 1:
+        return PREFIXES[rest[0] % len(PREFIXES)] + rest[1:] if rest else b""
+    if how in (2, 3):  # rest is COSE bytes
+        prefix = b"RVP1:" if how == 2 else b"RVS1:"
+        return prefix + base45.b45encode(zlib.compress(rest))
+    if how == 4:  # rest goes into a card's name
+        fields = CARD.encode().split(b"|")
+        fields[2] = rest.replace(b"|", b"/")
+        return b"|".join(fields)
+    return rest * (4096 // max(1, len(rest)))  # large inputs
+
+
+def genuine_wifi(dev: DecidePath, text: str) -> bool:
+    if not (dev.in_setup_mode and text.startswith("WIFI:")):
+        return False
+    try:
+        parse_wifi_qr(text)
+    except WifiQRError:
+        return False
+    return True
+
+
+def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
+    raw = shape(data)
+    text = text_of(raw)
+    rebuild = False
+    for dev in DEVICES.all():
+        privacy = {"address": dev.config.privacy.cccd_address, "old_id": dev.config.privacy.cccd_old_id}
+        before, pem, applied = dev.snapshot(), dev.pinned_pem(), dev.applied
+        decision = dev.decide(raw, text)
+        kind = decision.credential.type
+        if decision.result is Result.FAIL:
+            check_refused(decision, raw, **privacy)
+        else:
+            assert decision.result is Result.PASS, decision
+            check_credential(decision, raw, **privacy)
+            if kind in ("pass", "setup"):
+                assert signed_triple(text) in GENUINE_SIGNED, f"forged {kind} accepted: {text!r}"
+            elif kind == "wifi":
+                assert genuine_wifi(dev, text), f"Wi-Fi QR joined outside setup mode: {text!r}"
+            else:
+                assert kind == "cccd", kind  # ID cards are unsigned: a well-formed one passes
+        if dev.applied != applied:
+            assert kind == "setup" and decision.result is Result.PASS
+            rebuild = True
+        else:
+            assert dev.snapshot() == before, f"state changed by {raw[:80]!r}"
+            assert dev.pinned_pem() == pem
+    if rebuild:  # a genuine setup QR was applied: start again from the pinned state
+        DEVICES.rebuild()
+
+
+def seeds(folder: Path) -> None:
+    def put(name: str, data: bytes) -> None:
+        (folder / name).write_bytes(data)
+
+    put("pass", b"\x00" + VALID_PASS.encode())
+    put("setup", b"\x00" + NEWER.encode())
+    put("pass_cose", b"\x02" + zlib.decompress(base45.b45decode(VALID_PASS[5:])))
+    put("setup_cose", b"\x03" + zlib.decompress(base45.b45decode(NEWER[5:])))
+    put("card", b"\x00" + CARD.encode())
+    put("card_name", b"\x04" + "Trần Văn An".encode())
+    put("wifi", b"\x00WIFI:T:WPA;S:BV-Khach;P:matkhau123;;")
+    put("nested", b"\x02" + b"\x81" * 10_000 + b"\x00")
+    put("huge", b"\x03\xd2\x84\x5b" + (2**62).to_bytes(8, "big"))
+    put("hc1", b"\x01\x04" + b"6BFOXN%TS3DH0YOJ58S S-W5HDC *M0II5XHC9B5G2+$N")
+
+
+def main() -> None:
+    global DEVICES
+    DEVICES = Devices()
+    argv = list(sys.argv)
+    corpus_given = any(not a.startswith("-") for a in argv[1:])
+    if not corpus_given:
+        corpus = Path(tempfile.mkdtemp(prefix="ravao-atheris-corpus-"))
+        seeds(corpus)
+        argv.append(str(corpus))
+        print(f"seed corpus: {corpus}", file=sys.stderr)
+    atexit.register(shutil.rmtree, DEVICES.root, ignore_errors=True)  # libFuzzer ends with exit()
+    atheris.Setup(argv, TestOneInput)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
