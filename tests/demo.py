@@ -67,7 +67,8 @@ def main() -> int:
             'direction = "in"\n\n'
             f'[camera]\nsource = "images:{OUT / "images"}?hold=10&gap=5&fps=30"\n\n'
             f'[mqtt]\nurl = "{broker.url}"\n\n'
-            f'[storage]\nstate_dir = "{OUT / "state"}"\n'
+            f'[storage]\nstate_dir = "{OUT / "state"}"\n\n'
+            f'[display]\ndriver = "png:{OUT / "screens"}"\n'
         )
         print(f"\n== mosquitto on 127.0.0.1:{broker.port}; running: ravao run --config {config}\n"
               "   (log lines: what the person at the door is told; ← lines: what the subscriber received)\n",
@@ -80,6 +81,8 @@ def main() -> int:
     print(f"\n== {len(events)} events, seq {[e['seq'] for e in events]}; full payloads:")
     for e in events:
         print("  " + json.dumps(e, ensure_ascii=False))
+    screens = sorted((OUT / "screens").glob("*.png"))
+    print(f"\n== {len(screens)} screens the OLED showed, as PNG files in {OUT / 'screens'}")
     print(f"\nravao exited with {done.returncode}; files in {OUT}")
     return done.returncode
 
