@@ -76,8 +76,15 @@ def cmd_factory_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with usage mistakes reported on one line (``--help`` shows the usage)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ravao", description="QR check-in appliance for the Raspberry Pi.")
+    parser = OneLineParser(prog="ravao", description="QR check-in appliance for the Raspberry Pi.")
     parser.add_argument("--version", action="version", version=f"ravao {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
