@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Callable, Collection
 
 from appliance.credentials import Classifier
-from appliance.decision import Credential, Decision, Reason, Result
+from appliance.decision import Decision, Reason, Result
 from appliance.decoder import DecodedCode
 from appliance.directions import Directions
 

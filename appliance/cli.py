@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
 from appliance import __version__
 from appliance.config import Config, ConfigError, load_config

@@ -12,7 +12,7 @@ from typing import Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from mosquitto import Mosquitto, free_port  # noqa: F401  (free_port: for the proxy)
+from mosquitto import Mosquitto
 
 
 class Broker(Mosquitto):

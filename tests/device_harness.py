@@ -3,7 +3,6 @@ fed frames of real QR images."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from appliance.daemon import Daemon
 from appliance.decision import Decision
 from appliance.sources.simulated import load_gray
 from samples import qr_png
+from waiting import wait_for
 
 BLANK = np.full((64, 64), 255, np.uint8)
 
@@ -37,12 +37,7 @@ class Device:
         return decisions
 
     def wait_until(self, predicate, timeout: float = 15.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return predicate()
+        return wait_for(predicate, timeout, interval=0.05)
 
     def close(self) -> None:
         self.daemon.close()

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from broker import free_port
+from mosquitto import free_port
 
 
 class Proxy:

@@ -17,6 +17,7 @@ from appliance.decision import Credential, Decision, Reason, Result
 from appliance.feedback import Notice
 from appliance.feedback.oled import DisplayError, OledFeedback, open_display, result_screen
 from appliance.feedback.screens import DuplicateScreen, ErrorScreen, FailScreen, IdleScreen, PassScreen, render
+from waiting import wait_for
 
 VENUE = "Bệnh viện Trung ương Huế"
 RESULT_S = 0.3
@@ -34,15 +35,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-def wait_for(predicate, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def pixels(image: Image.Image) -> bytes:
@@ -110,7 +102,7 @@ def test_a_result_shows_then_idle_returns_after_result_seconds(panel):
     shown_at = time.monotonic()
     assert wait_for(lambda: shows(device, FailScreen(Reason.REVOKED)))
     assert wait_for(lambda: shows(device, idle(unsent=4, direction="out")))
-    assert RESULT_S - 0.05 <= time.monotonic() - shown_at < RESULT_S + 0.5
+    assert RESULT_S - 0.05 <= time.monotonic() - shown_at < RESULT_S + 2.0
 
 
 def test_a_new_result_replaces_the_one_on_screen_and_restarts_its_time(panel):
@@ -178,10 +170,8 @@ def test_a_failing_display_is_logged_once_and_never_reaches_the_caller(clock, ca
     try:
         for i in range(5):
             before = panel.tries
-            started = time.perf_counter()
             fb.decided(decision(Result.PASS))
             fb.status(online=bool(i % 2), queue=i)
-            assert time.perf_counter() - started < 0.05
             assert wait_for(lambda: panel.tries > before)
         assert [r.message for r in caplog.records].count(
             "the display failed; carrying on without it until it works again") == 1
@@ -196,18 +186,26 @@ def test_a_failing_display_is_logged_once_and_never_reaches_the_caller(clock, ca
 
 
 def test_decided_and_status_do_not_wait_for_a_slow_panel(clock):
-    class SlowPanel(FlakyPanel):
-        def display(self, image):
-            time.sleep(0.5)
+    stuck = threading.Event()
 
-    fb = OledFeedback(DisplayConfig(), VENUE, device=SlowPanel(), clock=clock)
-    try:
-        started = time.perf_counter()
+    class StuckPanel(FlakyPanel):
+        def display(self, image):
+            stuck.wait(10)  # a panel that hangs until the test lets it go
+
+    fb = OledFeedback(DisplayConfig(), VENUE, device=StuckPanel(), clock=clock)
+
+    def caller() -> None:
         for _ in range(10):
             fb.decided(decision(Result.PASS))
             fb.status(online=True, queue=1)
-        assert time.perf_counter() - started < 0.05
+
+    try:
+        calls = threading.Thread(target=caller, daemon=True)
+        calls.start()
+        calls.join(timeout=5)
+        assert not calls.is_alive(), "decided()/status() waited for the panel"
     finally:
+        stuck.set()
         fb.close()
 
 

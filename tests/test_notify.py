@@ -220,11 +220,9 @@ def test_never_blocks_when_the_queue_is_full(caplog, listener):
 
     with caplog.at_level(logging.WARNING, logger="ravao.notify"):
         sender = threading.Thread(target=flood, daemon=True)
-        started = time.monotonic()
         sender.start()
         sender.join(timeout=3)
         assert not sender.is_alive(), "status() blocked on a full socket queue"
-    assert time.monotonic() - started < 3
     assert len([r for r in caplog.records if r.name == "ravao.notify"]) == 1
     assert listener.pending()[0] == "STATUS=message 0"
 
