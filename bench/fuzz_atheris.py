@@ -13,7 +13,9 @@ Without a corpus directory it starts from built-in seeds (a genuine pass and
 setup QR, ID cards, a Wi-Fi QR, hostile CBOR) copied to a temporary folder.
 The first byte of each input picks how the rest is shown: as raw bytes, after
 a credential prefix, wrapped in base45(zlib()) under RVP1:/RVS1: (so the
-fuzzer works on the CBOR/COSE itself), or spliced into a card's name.
+fuzzer works on the CBOR/COSE itself), spliced into a card's name, repeated
+to about 4 KB, or as an XOR patch over the COSE bytes of a genuine pass or
+setup QR (near misses of genuine codes).
 
 Anything that is not a clean refusal of a non-genuine code is a crash: an
 exception out of decide(), a pass or setup accepted whose signed bytes are
@@ -102,11 +104,37 @@ class Devices:
 DEVICES: Devices | None = None
 
 
+def cose_of(text: str) -> bytes:
+    return zlib.decompress(base45.b45decode(text[5:]))
+
+
+# Genuine COSE bytes that shapes 6-8 patch: every input is then a near-miss
+# of a genuine code (one flipped alg, kid, tag or claim is a few bytes away).
+PATCHABLE = [(b"RVP1:", cose_of(VALID_PASS)), (b"RVS1:", cose_of(NEWER)), (b"RVS1:", cose_of(PINNING))]
+
+
+def patched(which: int, rest: bytes) -> bytes:
+    """Genuine COSE bytes XOR-patched: rest = offset (2 bytes), mask bytes."""
+    prefix, cose = PATCHABLE[which]
+    if len(rest) < 3:
+        return prefix + base45.b45encode(zlib.compress(cose))
+    at = int.from_bytes(rest[:2], "big") % len(cose)
+    mask = rest[2:]
+    body = bytearray(cose)
+    for i, m in enumerate(mask[: len(body) - at]):
+        body[at + i] ^= m
+    # what is patched in past the end is appended (trailing bytes)
+    body += mask[len(body) - at:]
+    return prefix + base45.b45encode(zlib.compress(bytes(body)))
+
+
 def shape(data: bytes) -> bytes:
     """The raw QR bytes this input stands for."""
     if not data:
         return b""
-    how, rest = data[0] % 6, data[1:]
+    how, rest = data[0] % 9, data[1:]
+    if how >= 6:
+        return patched(how - 6, rest)
     if how == 0:
         return rest
     if how == 1:
@@ -175,6 +203,8 @@ def seeds(folder: Path) -> None:
     put("nested", b"\x02" + b"\x81" * 10_000 + b"\x00")
     put("huge", b"\x03\xd2\x84\x5b" + (2**62).to_bytes(8, "big"))
     put("hc1", b"\x01\x04" + b"6BFOXN%TS3DH0YOJ58S S-W5HDC *M0II5XHC9B5G2+$N")
+    for i in range(3):
+        put(f"patch{i}", bytes([6 + i]) + b"\x00\x05\x00")
 
 
 def main() -> None:
