@@ -17,15 +17,16 @@ MAX_NUMERIC_DATE = 253402300799
 
 
 def text(value: Any, *, max_chars: int, required: bool = False) -> str:
-    """A string of at most `max_chars` characters with no control characters."""
+    """A string of at most `max_chars` characters with no control or format
+    characters (bidi overrides and marks included)."""
     if type(value) is not str:
         raise ValueError("must be text")
     if required and not value:
         raise ValueError("must not be empty")
     if len(value) > max_chars:
         raise ValueError(f"longer than {max_chars} characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise ValueError("contains control characters")
+    if any(unicodedata.category(ch)[0] == "C" for ch in value):
+        raise ValueError("contains control or format characters")
     return value
 
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from appliance.credentials import Classifier
 from appliance.credentials.venue_pass import VenuePassFormat
 from appliance.decision import Reason, Refused
+from appliance.errors import UserError
 from provisioning import envelope
 from provisioning.envelope import CTI, EXP, IAT, ISS, NBF, PASS_PREFIX, SETUP_PREFIX, SUB
 from provisioning.keys import key_id, load_owner
@@ -375,3 +376,14 @@ def test_unmutated_pass_verifies_in_the_mutation_setting():
 def test_random_cose_bytes_are_refused_without_crashing(cose):
     with pytest.raises(Refused):
         read_pass(text_of(PASS_PREFIX, cose), trusted(OWNER))
+
+
+@pytest.mark.parametrize("name", ["\u202eAn Văn Trần", "Trần Văn An\u200f", "Trần\u200bVăn"])
+def test_a_name_with_bidi_or_format_characters_is_refused(name):
+    """Signed or not, a name that could reorder or hide text on the screen or in an event is malformed."""
+    claims = {ISS: key_id(OWNER.public_key()).hex(), SUB: "NV-0012", "name": name, NBF: T0, EXP: T0 + 86400,
+              IAT: T0, CTI: bytes(16)}
+    forged = text_of(PASS_PREFIX, build_cose(standard_header(OWNER), claims, OWNER))
+    assert refusal(forged).reason is Reason.MALFORMED
+    with pytest.raises(UserError, match="control or format"):
+        issue(name=name)

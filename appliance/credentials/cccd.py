@@ -13,9 +13,9 @@ from datetime import date, datetime
 
 from appliance.decision import Credential, Reason, Refused
 
-_ID = re.compile(r"^[0-9]{12}$")
-_OLD_ID = re.compile(r"^([0-9]{9})?$")
-_DATE = re.compile(r"^[0-9]{8}$")
+_ID = re.compile(r"[0-9]{12}")
+_OLD_ID = re.compile(r"([0-9]{9})?")
+_DATE = re.compile(r"[0-9]{8}")
 _SEX = {"nam": "M", "nữ": "F"}
 # Digit 4 of the id: (sex, first year of the century).
 _CENTURY = {
@@ -30,7 +30,7 @@ _MAX_ADDRESS = 300
 
 
 def _ddmmyyyy(value: str, what: str) -> date:
-    if not _DATE.match(value):
+    if not _DATE.fullmatch(value):
         raise Refused(Reason.MALFORMED, f"{what} is not DDMMYYYY")
     try:
         return date(int(value[4:]), int(value[2:4]), int(value[:2]))
@@ -62,6 +62,10 @@ class CccdFormat:
         return text.count("|") >= 5 and 0 < len(head) <= 16 and head.isascii() and head.isdigit()
 
     def read(self, raw: bytes, text: str, now: datetime) -> Credential:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused(Reason.MALFORMED, "not UTF-8 text") from None
         fields = unicodedata.normalize("NFC", text).split("|")
         if len(fields) == 7:
             id_, old_id, name, dob, sex, address, issued = fields
@@ -70,7 +74,7 @@ class CccdFormat:
             old_id = ""
         else:
             raise Refused(Reason.MALFORMED, f"{len(fields)} fields, not 6 or 7")
-        if not _ID.match(id_) or not _OLD_ID.match(old_id):
+        if not _ID.fullmatch(id_) or not _OLD_ID.fullmatch(old_id):
             raise Refused(Reason.MALFORMED, "bad id number")
         name = _clean_text(name, "name", _MAX_NAME)
         address = _clean_text(address, "address", _MAX_ADDRESS)
