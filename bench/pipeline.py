@@ -94,6 +94,8 @@ def main() -> None:
         "backend": args.backend,
         "frames_per_round": n,
         "frame_size": "640x480",
+        "hold": args.hold,
+        "gap": args.gap,
         "events_per_round": len(CARDS),
         "loop_fps": round(loop_fps, 1),
         "bare_decoder_fps": round(bare_fps, 1),
@@ -101,7 +103,8 @@ def main() -> None:
         "event_commit_ms_median": round(statistics.median(commits) * 1000, 2),
     }
     (REPO / "bench" / "results").mkdir(exist_ok=True)
-    (REPO / "bench" / "results" / f"pipeline-{args.backend}.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = f"pipeline-{args.backend}-hold{args.hold}-gap{args.gap}.json"
+    (REPO / "bench" / "results" / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 
