@@ -50,7 +50,6 @@ with atheris.instrument_imports(include=["appliance", "provisioning", "base45", 
 
     from appliance.decision import Result
     from appliance.decoder import text_of
-    from appliance.wifi import WifiQRError, parse_wifi_qr
     from decide_harness import T0, DecidePath, check_credential, check_refused, setup_qr
     from provisioning.keys import key_id, spki_der
     from provisioning.passes import issue_pass
@@ -227,15 +226,6 @@ def unsigned_shape(data: bytes) -> bytes:
     return rest * (4096 // max(1, len(rest)))  # large inputs
 
 
-def genuine_wifi(dev: DecidePath, text: str) -> bool:
-    if not (dev.in_setup_mode and text.startswith("WIFI:")):
-        return False
-    try:
-        parse_wifi_qr(text)
-    except WifiQRError:
-        return False
-    return True
-
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
     raw, signer = shape(data)
@@ -264,7 +254,7 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (atheris's name)
                 assert signer == "A" or signed_triple(text) in GENUINE_SIGNED or new_device_setup_by_b, \
                     f"forged {kind} accepted: {text!r}"
             elif kind == "wifi":
-                assert genuine_wifi(dev, text), f"Wi-Fi QR joined outside setup mode: {text!r}"
+                assert dev.joins_wifi(text), f"Wi-Fi QR joined outside setup mode: {text!r}"
             else:
                 assert kind == "cccd", kind  # ID cards are unsigned: a well-formed one passes
                 if not ALLOW_UTF8:

@@ -25,7 +25,7 @@ from appliance.decoder import DecodedCode, text_of
 from appliance.setup import SetupDesk, provisioned_config
 from appliance.state import DeviceState
 from appliance.trust import Keyring, formats_for
-from appliance.wifi import WifiJoiner
+from appliance.wifi import WifiJoiner, WifiQRError, parse_wifi_qr
 from provisioning.setup_qr import SetupSettings, make_setup_qr
 
 # A program that is on no PATH: a Wi-Fi QR that is (wrongly or rightly)
@@ -106,6 +106,17 @@ class DecidePath:
     @property
     def in_setup_mode(self) -> bool:
         return self.device is None
+
+    def joins_wifi(self, text: str) -> bool:
+        """Whether `text` is a Wi-Fi QR this device joins (the one genuinely
+        valid input that random prefixes can make)."""
+        if not (self.in_setup_mode and text.startswith("WIFI:")):
+            return False
+        try:
+            parse_wifi_qr(text)
+        except WifiQRError:
+            return False
+        return True
 
     def decide(self, raw: bytes, text: str | None = None, now: datetime = NOW) -> Decision:
         """The decision on `raw` newly shown (text as the decoders make it)."""

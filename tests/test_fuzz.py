@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 from appliance.credentials import MAX_QR_BYTES
 from appliance.decision import Reason, Refused, Result
 from appliance.decoder import text_of
-from appliance.wifi import WifiQRError, parse_wifi_qr
 from decide_harness import T0, DecidePath, check_credential, check_refused, setup_qr
 from provisioning import envelope
 from provisioning.keys import key_id, spki_der
@@ -65,17 +64,6 @@ def privacy_of(dev: DecidePath) -> dict[str, bool]:
     return {"address": dev.config.privacy.cccd_address, "old_id": dev.config.privacy.cccd_old_id}
 
 
-def genuine_wifi(dev: DecidePath, text: str) -> bool:
-    """A Wi-Fi QR a new device joins (the one genuinely valid input that
-    random prefixes can make)."""
-    if not (dev.in_setup_mode and text.startswith("WIFI:")):
-        return False
-    try:
-        parse_wifi_qr(text)
-    except WifiQRError:
-        return False
-    return True
-
 
 def shown_everywhere(devices, raw: bytes, text: str | None = None, *, reason: Reason | None = None,
                      reasons: set[Reason] | None = None):
@@ -88,7 +76,7 @@ def shown_everywhere(devices, raw: bytes, text: str | None = None, *, reason: Re
     for name, dev in devices.items():
         before, pinned, applied = dev.snapshot(), dev.pinned_pem(), dev.applied
         decision = dev.decide(raw, text)
-        if genuine_wifi(dev, text):
+        if dev.joins_wifi(text):
             assert decision.result is Result.PASS and decision.credential.type == "wifi", name
             check_credential(decision, raw)
         else:
