@@ -7,13 +7,16 @@ it codes with the time, and records and shows what it returns.
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime
 from typing import Callable, Collection
 
-from appliance.credentials import Classifier
+from appliance.credentials import Classifier, unknown_credential
 from appliance.decision import Decision, Reason, Result
 from appliance.decoder import DecodedCode
 from appliance.directions import Directions
+
+log = logging.getLogger("ravao.checkpoint")
 
 # A code missing from this many frames in a row has left the camera's view.
 GONE_AFTER_FRAMES = 3
@@ -57,7 +60,7 @@ class Checkpoint:
                 continue
             seen.add(key)
             if key not in self._in_view:
-                decisions.append(self.decide(code, mono, now))
+                decisions.append(self._decide_safely(code, mono, now))
             self._in_view[key] = 0
         for key in list(self._in_view):
             if key not in seen:
@@ -65,6 +68,13 @@ class Checkpoint:
                 if self._in_view[key] >= GONE_AFTER_FRAMES:
                     del self._in_view[key]
         return decisions
+
+    def _decide_safely(self, code: DecodedCode, mono: float, now: datetime) -> Decision:
+        try:
+            return self.decide(code, mono, now)
+        except Exception:  # a disk or state fault while deciding: the person is told, the loop goes on
+            log.exception("deciding about a code failed")
+            return Decision(Result.ERROR, unknown_credential(code.raw), self.directions.shown or "in")
 
     def decide(self, code: DecodedCode, mono: float, now: datetime) -> Decision:
         """The decision for one code newly shown to the camera."""

@@ -21,7 +21,7 @@ from appliance.checkpoint import Checkpoint
 from appliance.clock import clock_synced, rfc3339_ms, utc_now
 from appliance.config import Config, DeviceConfig
 from appliance.credentials import Classifier
-from appliance.decision import Decision, Refused, Result
+from appliance.decision import NOT_A_PERSON, Decision, Refused, Result
 from appliance.decoder import make_decoder
 from appliance.directions import ButtonDirection, Directions, FixedDirection, ToggleDirection
 from appliance.feedback import Feedback, Notice
@@ -29,7 +29,8 @@ from appliance.feedback.factory import build_feedback
 from appliance.notify import Notifier
 from appliance.outbox import Outbox
 from appliance.setup import SetupDesk, provisioned_config
-from appliance.sources import FrameSource, SourceError, open_source
+from appliance.errors import UserError
+from appliance.sources import FrameSource, SourceError, open_source, parse_source
 from appliance.state import DeviceState
 from appliance.trust import Keyring, formats_for
 from appliance.uplink import Identity, Uplink, UplinkState
@@ -71,6 +72,7 @@ class Daemon:
         self.storage_ok = True
         self._ready = False  # READY=1 goes to systemd with the first frame
         self._reset_requested = threading.Event()
+        self._switching = threading.Lock()
         self.desk = SetupDesk(self.state, on_applied=self._provisioned, in_setup_mode=lambda: self.identity is None,
                               direction=lambda: self.directions.shown or "in", wifi=wifi)
         self.device, self.mqtt = provisioned_config(config, self.state)
@@ -107,9 +109,10 @@ class Daemon:
             threading.Thread(target=self._switch_uplink, args=(old, new), name="ravao-switch", daemon=True).start()
 
     def _switch_uplink(self, old: Uplink, new: Uplink | None) -> None:
-        old.stop()
-        if new is not None and not self.stopping.is_set():
-            new.start()
+        with self._switching:  # one switch at a time, in the order they were asked for
+            old.stop()
+            if new is not None and new is self.uplink and not self.stopping.is_set():
+                new.start()
 
     def _provisioned(self) -> None:
         """A setup QR was applied (camera loop thread)."""
@@ -185,8 +188,9 @@ class Daemon:
 
     def close(self) -> None:
         self.stopping.set()
-        if self.uplink is not None:
-            self.uplink.stop()
+        with self._switching:
+            if self.uplink is not None:
+                self.uplink.stop()
         self.feedback.close()
         self.outbox.close()
         self.state.close()
@@ -202,6 +206,8 @@ class Daemon:
             try:
                 source = self._open_source()
             except SourceError as exc:
+                if parse_source(self.config.camera.source).kind in ("images", "video"):
+                    raise UserError(str(exc)) from None  # a file that is not there will not appear
                 self._camera_lost(str(exc))
             else:
                 try:
@@ -222,7 +228,13 @@ class Daemon:
         deadline = time.monotonic() + delay
         while not self.stopping.is_set() and time.monotonic() < deadline:
             self.notifier.watchdog()
+            self._reset_if_asked()
             self.stopping.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+
+    def _reset_if_asked(self) -> None:
+        if self._reset_requested.is_set():
+            self._reset_requested.clear()
+            self._factory_reset()
 
     def scan_source(self, source: FrameSource) -> bool:
         """Scan every frame of an open source; True when a finite one ran out.
@@ -244,9 +256,7 @@ class Daemon:
                 log.info("camera is back")
                 self._show_status()
             self.notifier.watchdog()
-            if self._reset_requested.is_set():
-                self._reset_requested.clear()
-                self._factory_reset()
+            self._reset_if_asked()
             self.scan(frame)
             if self.stopping.is_set():
                 return False
@@ -272,10 +282,13 @@ class Daemon:
         return [self._act(decision, mono, now) for decision in self.checkpoint.frame(codes, mono, now)]
 
     def _act(self, decision: Decision, mono: float, now: datetime) -> Decision:
+        if self.identity is None and decision.result is Result.PASS and decision.credential.type not in NOT_A_PERSON:
+            # Nothing can be recorded before the setup QR, so nobody is told "pass".
+            decision = replace(decision, result=Result.ERROR)
         if decision.result in (Result.PASS, Result.FAIL) and self.identity is not None:
-            remember = self.directions.remember(decision.credential, decision.direction, now) \
-                if decision.result is Result.PASS else []
             try:
+                remember = self.directions.remember(decision.credential, decision.direction, now) \
+                    if decision.result is Result.PASS else []
                 event = self.outbox.record(self.identity.topic(self.mqtt.topic_prefix, "events"),
                                            self._event_fields(decision, now), remember)
             except Exception:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -79,6 +80,9 @@ class Outbox:
             log.warning("outbox %s: its write-ahead log ends in %d bytes of a torn write; "
                         "SQLite drops them with the unfinished transaction they belonged to", self.path, torn)
         self._lock = threading.Lock()
+        if not self.path.exists():
+            # Names and dates of birth: readable by the daemon's user only.
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._db = self._connect("FULL")
         self._db.executescript(_TABLES)
         check = self._db.execute("PRAGMA quick_check").fetchone()[0]

@@ -97,16 +97,24 @@ class Uplink:
         self._connected = threading.Event()
         self._client: mqtt.Client | None = None
         self._ack_batch = 1
+        self._connections = 0  # counts successful connections; paho resends in-flight events on each
         self._thread: threading.Thread | None = None
 
     # -- public ---------------------------------------------------------
 
     def start(self) -> None:
-        """Connect (in the background) and start draining."""
-        self._client = self._make_client()
+        """Connect (in the background) and start draining. Broker settings
+        that cannot be used (a CA file that is not there) are logged, and the
+        events wait in the outbox."""
         tls, host, port = parse_broker_url(self.settings.url)
+        try:
+            self._client = self._make_client()
+            self._client.connect_async(host, port, keepalive=self.settings.keepalive)
+        except (OSError, ValueError) as exc:
+            log.error("cannot use the broker settings for %s:%d: %s", host, port, exc)
+            self._client = None
+            return
         log.info("connecting to %s:%d%s", host, port, " (TLS)" if tls else "")
-        self._client.connect_async(host, port, keepalive=self.settings.keepalive)
         self._client.loop_start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._drain, name="ravao-uplink", daemon=True)
@@ -190,6 +198,7 @@ class Uplink:
             log.warning("broker refused the connection: %s", reason_code)
             return
         log.info("connected to the broker")
+        self._connections += 1
         self._connected.set()
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
@@ -225,10 +234,14 @@ class Uplink:
         drain = _Drain(self.outbox, self.settings.inflight * HANDOFF_FACTOR)
         self._ack_batch = max(1, drain.window // 4)
         last_status, status_queue = time.monotonic(), self.state.queue  # on_connect sends the first
+        connections = self._connections
         while not self._stop.is_set():
             self._wake.wait(timeout=BATCH_WAIT_S if drain.inflight else 1.0)
             self._wake.clear()
             try:
+                if connections != self._connections:
+                    connections = self._connections
+                    drain.reconnected()
                 drain.take_acks(self._acks)
                 client = self._client
                 if client is not None and self._connected.is_set():
@@ -307,6 +320,12 @@ class _Drain:
         now = time.monotonic()
         if self.to_mark and (not self.inflight or now - self.marked_at >= self.MARK_EVERY_S):
             self.flush_marks()
+
+    def reconnected(self) -> None:
+        """paho has just resent what was in flight: their clocks start again."""
+        now = time.monotonic()
+        for entry in self.inflight.values():
+            entry.since = now
 
     def flush_marks(self) -> None:
         if self.to_mark:

@@ -42,7 +42,9 @@ def test_camera_that_fails_three_times_then_recovers(tmp_path, monkeypatch):
     card = load_gray(qr_png(CARDS[0].text(), tmp_path / "c.png"))
     FlakyCamera.opened = 0
     feedback = RecordingFeedback()
-    dev = Device(tmp_path, device_toml(tmp_path / "state", "mqtt://127.0.0.1:1"), feedback=feedback)
+    live_camera = device_toml(tmp_path / "state", "mqtt://127.0.0.1:1").replace(
+        f'source = "images:{tmp_path / "state"}"', 'source = "v4l2:/dev/video9"')
+    dev = Device(tmp_path, live_camera, feedback=feedback)
     monkeypatch.setattr(dev.daemon, "_open_source", lambda: FlakyCamera([card] * 3, fail_opens=3))
     try:
         assert dev.daemon._camera_loop() is True
@@ -116,3 +118,22 @@ def test_watchdog_comes_from_the_camera_loop(tmp_path):
     after = [t for t in feeds if t > marks["release"]]
     assert len(before) >= 5 and len(after) >= 5, (len(before), len(after))
     assert during == [], "a hung camera loop must stop feeding the watchdog"
+
+
+def test_a_fault_while_deciding_is_an_error_for_the_person_not_a_crash(tmp_path, monkeypatch):
+    feedback = RecordingFeedback()
+    dev = Device(tmp_path, device_toml(tmp_path / "state", "mqtt://127.0.0.1:1"), feedback=feedback)
+    try:
+        def broken(*args):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(dev.daemon.state, "pinned_key", broken)  # read by the setup desk and the keyring
+        (d,) = dev.show("RVS1:6BFOXN*TS0BI$ZDFRH")
+        from appliance.decision import Result
+
+        assert d.result is Result.ERROR and d.event is None
+        assert [kind for kind, _ in feedback.calls if kind == "decided"] == ["decided"]
+        (card,) = dev.show(CARDS[1].text())
+        assert card.result is Result.PASS, "the loop goes on"
+    finally:
+        dev.close()

@@ -64,9 +64,9 @@ def test_fresh_device_waits_then_takes_its_setup_qr(fresh, owner, broker, subscr
     assert fresh.daemon.identity is None and fresh.daemon.uplink is None
     fresh.daemon._show_status()
     assert fresh.feedback.calls[-1][1][2] is Notice.SETUP
-    # A card shown before setup: told, but no event (no identity to send it under).
+    # A card shown before setup cannot be recorded, so the person is not told "pass".
     (d,) = fresh.show(CARDS[0].text())
-    assert d.result is Result.PASS and d.event is None
+    assert d.result is Result.ERROR and d.event is None and not d.opens_door
 
     (d,) = fresh.show(setup_text(owner, broker.url, iat=int(time.time())))
     assert d.result is Result.PASS and d.credential.type == "setup"

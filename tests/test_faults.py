@@ -172,3 +172,12 @@ def test_unreachable_broker_keeps_events_and_exits_cleanly(tmp_path):
     assert "Traceback" not in done.stderr
     assert "2 events not delivered within 1.0s; they stay in the outbox" in done.stderr
     assert len(outbox_events(tmp_path / "state")) == 2
+
+
+def test_a_missing_images_folder_is_a_one_line_error(tmp_path):
+    config = tmp_path / "device.toml"
+    config.write_text(device_config(tmp_path / "state", f"images:{tmp_path / 'nope'}", "mqtt://127.0.0.1:1"))
+    done = run_ravao("run", "--config", str(config), timeout=30)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == f"ravao: images source: {tmp_path / 'nope'} is not a folder"
+    assert "Traceback" not in done.stderr
