@@ -10,9 +10,10 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 
 from appliance import __version__
-from appliance.config import Config, ConfigError, load_config
+from appliance.config import Config, ConfigError, StorageConfig, load_config
 from appliance.decoder import BACKENDS
 from appliance.errors import UserError
 
@@ -43,11 +44,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_decode(args: argparse.Namespace) -> int:
     from appliance.inspect import inspect_images
 
-    config = load_config(args.config) if args.config else Config()
-    backend = args.backend or config.decoder.backend
+    with tempfile.TemporaryDirectory(prefix="ravao-decode-") as scratch:
+        # Without a config: a new device's settings, with an empty state of its own.
+        config = load_config(args.config) if args.config else Config(storage=StorageConfig(state_dir=scratch))
+        return _print_reports(inspect_images(args.images, args.backend or config.decoder.backend, config), args.json)
+
+
+def _print_reports(reports, as_json: bool) -> int:
     status = 0
-    for report in inspect_images(args.images, backend, config):
-        if args.json:
+    for report in reports:
+        if as_json:
             print(json.dumps(report, ensure_ascii=False))
         else:
             if "error" in report:
@@ -63,14 +69,15 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_factory_reset(args: argparse.Namespace) -> int:
+    from appliance.setup import provisioned_config, route_of
     from appliance.state import DeviceState
 
     config = load_config(args.config)
     state = DeviceState(config.storage.state_dir)
-    state.factory_reset()
+    state.factory_reset(retire=route_of(*provisioned_config(config, state)))
     state.close()
     print(f"factory reset done in {config.storage.state_dir}: the owner key and the setup are forgotten; "
-          "unsent events are kept and go out once the device is set up again. "
+          "unsent events are kept and still go to the broker they were recorded for. "
           "Restart the daemon (systemctl restart ravao) if it is running.")
     return 0
 

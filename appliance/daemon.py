@@ -17,9 +17,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from appliance.checkpoint import Checkpoint
 from appliance.clock import clock_synced, rfc3339_ms, utc_now
-from appliance.config import Config, DeviceConfig
+from appliance.config import Config, DeviceConfig, MqttConfig
 from appliance.credentials import Classifier
 from appliance.decision import NOT_A_PERSON, Decision, Refused, Result
 from appliance.decoder import make_decoder
@@ -28,7 +30,7 @@ from appliance.feedback import Feedback, Notice
 from appliance.feedback.factory import build_feedback
 from appliance.notify import Notifier
 from appliance.outbox import Outbox
-from appliance.setup import SetupDesk, provisioned_config
+from appliance.setup import SetupDesk, provisioned_config, route_of
 from appliance.errors import UserError
 from appliance.sources import FrameSource, SourceError, open_source, parse_source
 from appliance.state import DeviceState
@@ -74,7 +76,8 @@ class Daemon:
         self._reset_requested = threading.Event()
         self._switching = threading.Lock()
         self.desk = SetupDesk(self.state, on_applied=self._provisioned, in_setup_mode=lambda: self.identity is None,
-                              direction=lambda: self.directions.shown or "in", wifi=wifi)
+                              direction=lambda: self.directions.shown or "in", route=self._route, wifi=wifi)
+        self.retired: dict[str, Uplink] = {}  # events topic of an identity left behind → its drain
         self.device, self.mqtt = provisioned_config(config, self.state)
         self.identity: Identity | None = None
         self.directions: Directions = FixedDirection("in")
@@ -113,6 +116,39 @@ class Daemon:
             old.stop()
             if new is not None and new is self.uplink and not self.stopping.is_set():
                 new.start()
+            self._start_retired()
+
+    def _route(self) -> dict[str, Any] | None:
+        """Where the current identity's events go: kept when the device leaves it."""
+        return route_of(self.device, self.mqtt)
+
+    def _start_retired(self) -> None:
+        """Drain the unsent events of identities the device has left, each to its own broker."""
+        current = self.uplink.events_topic if self.uplink is not None else None
+        for route in self.state.retired_routes():
+            topic = route["topic"]
+            if topic in self.retired or self.stopping.is_set():
+                continue
+            if topic == current or not self.outbox.count_unsent_on(topic):
+                self.state.drop_retired(topic)
+                continue
+            try:
+                uplink = Uplink(self.outbox, Identity(route["device_id"], route["venue_id"]),
+                                MqttConfig.model_validate(route["mqtt"]),
+                                on_drained=lambda topic=topic: self._retired_drained(topic))
+            except (KeyError, TypeError, ValidationError) as exc:
+                log.error("cannot deliver the events left on %s: %s", topic, exc)
+                continue
+            log.info("delivering the events left on %s to their own broker", topic)
+            self.retired[topic] = uplink
+            uplink.start()
+
+    def _retired_drained(self, topic: str) -> None:
+        with self._switching:
+            uplink = self.retired.pop(topic, None)
+            if uplink is not None:
+                uplink.stop()
+            self.state.drop_retired(topic)
 
     def _provisioned(self) -> None:
         """A setup QR was applied (camera loop thread)."""
@@ -126,7 +162,7 @@ class Daemon:
 
     def _factory_reset(self) -> None:
         log.warning("factory reset: forgetting the owner key and the setup; unsent events are kept")
-        self.state.factory_reset()
+        self.state.factory_reset(retire=self._route())
         self.keyring.refresh()
         self.device, self.mqtt = provisioned_config(self.config, self.state)
         self._apply_settings()
@@ -168,14 +204,20 @@ class Daemon:
             if self.stopping.wait(PURGE_EVERY_S):
                 return
 
+    def start_uplinks(self) -> None:
+        """Connect to the broker, and drain what identities left behind to theirs."""
+        with self._switching:
+            if self.uplink is not None:
+                self.uplink.start()
+            else:
+                log.warning("this device has no identity yet: waiting for a setup QR")
+            self._start_retired()
+
     def run(self, drain_timeout: float = 10.0) -> int:
         """The daemon's life; returns the exit code."""
         purger = threading.Thread(target=self._purge_old_events, name="ravao-retention", daemon=True)
         purger.start()
-        if self.uplink is not None:
-            self.uplink.start()
-        else:
-            log.warning("this device has no identity yet: waiting for a setup QR")
+        self.start_uplinks()
         self._show_status()
         try:
             finished = self._camera_loop()
@@ -189,8 +231,9 @@ class Daemon:
     def close(self) -> None:
         self.stopping.set()
         with self._switching:
-            if self.uplink is not None:
-                self.uplink.stop()
+            for uplink in [self.uplink, *self.retired.values()]:
+                if uplink is not None:
+                    uplink.stop()
         self.feedback.close()
         self.outbox.close()
         self.state.close()

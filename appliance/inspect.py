@@ -12,20 +12,29 @@ from appliance.config import Config
 from appliance.credentials import Classifier
 from appliance.decoder import make_decoder
 from appliance.sources.simulated import load_gray
+from appliance.setup import SetupDesk, provisioned_config
 from appliance.state import DeviceState
 from appliance.trust import Keyring, formats_for
 
 
 def inspect_images(paths: list[str], backend: str, config: Config) -> Iterator[dict[str, Any]]:
-    """One report per image: ``{"file", "codes": [{"text", "type", "result", "reason"}]}``."""
+    """One report per image: ``{"file", "codes": [{"text", "type", "result", "reason"}]}``.
+
+    Decided as the device of `config` would (its settings, trusted keys and
+    state), changing nothing: a setup QR is checked, not applied.
+    """
     decoder = make_decoder(backend)
     state = DeviceState(config.storage.state_dir)
-    device = config.device
+    device, _ = provisioned_config(config, state)
+    direction = device.direction if device and device.direction in ("in", "out") else "in"
+    desk = SetupDesk(state, on_applied=lambda: None, in_setup_mode=lambda: device is None,
+                     direction=lambda: direction, dry_run=True)
     checkpoint = Checkpoint(
         Classifier(formats_for(config, state, Keyring(state, config.policy.trusted_keys))),
         accept=config.policy.accept,
         dedupe_seconds=0,
-        directions=FixedDirection(device.direction if device and device.direction in ("in", "out") else "in"),
+        directions=FixedDirection(direction),
+        intercept=desk.intercept,
     )
     for path in paths:
         report: dict[str, Any] = {"file": path, "codes": []}

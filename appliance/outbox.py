@@ -140,12 +140,13 @@ class Outbox:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
-    def unsent(self, after_seq: int = 0, limit: int = 100) -> list[StoredEvent]:
-        """Unsent events with `seq` above `after_seq`, oldest first."""
+    def unsent(self, after_seq: int = 0, limit: int = 100, topic: str | None = None) -> list[StoredEvent]:
+        """Unsent events with `seq` above `after_seq` (on `topic` only, if given), oldest first."""
+        where = "sent IS NULL AND seq > ?" + (" AND topic = ?" if topic is not None else "")
+        params = (after_seq, topic, limit) if topic is not None else (after_seq, limit)
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, event_id, topic, payload FROM events WHERE sent IS NULL AND seq > ? ORDER BY seq LIMIT ?",
-                (after_seq, limit),
+                f"SELECT seq, event_id, topic, payload FROM events WHERE {where} ORDER BY seq LIMIT ?", params
             ).fetchall()
         return [StoredEvent(seq, event_id, topic, payload.encode("utf-8")) for seq, event_id, topic, payload in rows]
 
@@ -170,6 +171,12 @@ class Outbox:
     def count_unsent(self) -> int:
         """How many events the broker has not acknowledged yet."""
         return self._unsent
+
+    def count_unsent_on(self, topic: str) -> int:
+        """How many events for `topic` the broker has not acknowledged yet."""
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM events WHERE sent IS NULL AND topic = ?",
+                                    (topic,)).fetchone()[0]
 
     def last_seq(self) -> int:
         """The highest `seq` ever given (0 before the first event)."""

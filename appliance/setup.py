@@ -42,6 +42,15 @@ def provisioned_config(config: Config, state: DeviceState) -> tuple[DeviceConfig
     return config.device, config.mqtt
 
 
+def route_of(device: DeviceConfig | None, mqtt: MqttConfig) -> dict[str, Any] | None:
+    """Where an identity's events go (its events topic and broker), as kept
+    in the device state when the device leaves that identity."""
+    if device is None:
+        return None
+    return {"topic": f"{mqtt.topic_prefix}/{device.venue_id}/{device.id}/events", "device_id": device.id,
+            "venue_id": device.venue_id, "mqtt": mqtt.model_dump()}
+
+
 def settings_to_config(settings: dict[str, Any], mqtt: MqttConfig) -> tuple[DeviceConfig, MqttConfig]:
     """A setup QR's settings as the config sections they replace."""
     device = DeviceConfig(
@@ -75,13 +84,17 @@ class SetupDesk:
         on_applied: Callable[[], None],
         in_setup_mode: Callable[[], bool],
         direction: Callable[[], str],
+        route: Callable[[], dict[str, Any] | None] = lambda: None,
         wifi: WifiJoiner | None = None,
+        dry_run: bool = False,
     ) -> None:
         self.state = state
+        self.route = route  # the current identity's route, kept when a setup QR moves the device
         self.on_applied = on_applied
         self.in_setup_mode = in_setup_mode
         self.direction = direction
         self.wifi = wifi or WifiJoiner()
+        self.dry_run = dry_run  # decide as the device would, change nothing (`ravao decode`)
 
     def intercept(self, code: DecodedCode, now: datetime) -> Decision | None:
         """The decision for a setup or Wi-Fi QR; None for any other code."""
@@ -107,7 +120,12 @@ class SetupDesk:
             device, _ = settings_to_config(settings, MqttConfig())
         except ValidationError as exc:
             return self._fail(code, Refused(Reason.MALFORMED, f"settings the device cannot use: {exc.errors()[0]['msg']}"))
-        self.state.apply_setup(qr.signer, settings, qr.settings.issued_at, qr.token_id)
+        if self.dry_run:
+            return Decision(Result.PASS, setup_credential(qr), self.direction())
+        leaving = self.route()
+        new_topic = f"{qr.settings.topic_prefix}/{device.venue_id}/{device.id}/events"
+        retire = leaving if leaving is not None and leaving["topic"] != new_topic else None
+        self.state.apply_setup(qr.signer, settings, qr.settings.issued_at, qr.token_id, retire=retire)
         log.info("setup QR %s applied: device %s of venue %s, broker %s", qr.token_id, device.id, device.venue_id,
                  qr.settings.broker_url)
         if qr.settings.wifi_ssid:
@@ -121,6 +139,7 @@ class SetupDesk:
         except WifiQRError as exc:
             return self._fail(code, Refused(Reason.MALFORMED, str(exc)))
         log.info("Wi-Fi QR for %r", network.ssid)
-        self.wifi.join(network)
+        if not self.dry_run:
+            self.wifi.join(network)
         cred = unknown_credential(code.raw)
         return Decision(Result.PASS, Credential(type="wifi", id=cred.id, name=network.ssid), self.direction())

@@ -83,18 +83,20 @@ class DeviceState:
         self._lock = threading.Lock()
         self._db = TinyDB(self.path, storage=AtomicJSONStorage)
         self._table = self._db.table("device")
+        # Read once: the daemon is the state's only writer, and the camera loop
+        # must not parse the file for every code shown to it.
+        self._cache: dict[str, Any] = dict(self._table.get(doc_id=1) or {})
         self._revoked: frozenset[str] = frozenset(self._doc("revocations").get("token_ids", []))
 
     def _doc(self, part: str) -> dict[str, Any]:
-        doc = self._table.get(doc_id=1) or {}
-        value = doc.get(part)
+        value = self._cache.get(part)
         return dict(value) if isinstance(value, dict) else {}
 
     def _put(self, **parts: dict[str, Any]) -> None:
         # The whole state is one document, so any change is one atomic write.
-        doc = dict(self._table.get(doc_id=1) or {})
-        doc.update(parts)
+        doc = {**self._cache, **parts}
         self._table.upsert(Document(doc, doc_id=1))
+        self._cache = doc
 
     # -- provisioning ---------------------------------------------------
 
@@ -120,20 +122,44 @@ class DeviceState:
         """True after a factory reset, until the next setup QR."""
         return bool(self._doc("setup").get("reset"))
 
-    def apply_setup(self, public_key: Ed25519PublicKey, settings: dict[str, Any], iat: int, token_id: str) -> None:
-        """Pin `public_key` if none is pinned, and store the settings (one write)."""
+    def apply_setup(self, public_key: Ed25519PublicKey, settings: dict[str, Any], iat: int, token_id: str,
+                    retire: dict[str, Any] | None = None) -> None:
+        """Pin `public_key` if none is pinned, store the settings, and keep
+        `retire` (the route of the identity being left) — in one write."""
         with self._lock:
             owner = self._doc("owner")
             if not owner.get("public_key"):
                 owner = {"public_key": public_key.public_bytes(
                     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")}
-            self._put(owner=owner, setup={"settings": settings, "iat": iat, "token_id": token_id})
+            self._put(owner=owner, setup={"settings": settings, "iat": iat, "token_id": token_id},
+                      retired=self._with_retired(retire))
 
-    def factory_reset(self) -> None:
-        """Forget the pinned key, the setup and the revocation list."""
+    def factory_reset(self, retire: dict[str, Any] | None = None) -> None:
+        """Forget the pinned key, the setup and the revocation list; keep
+        `retire` so the events already recorded still reach their broker."""
         with self._lock:
-            self._put(owner={}, setup={"reset": True}, revocations={})
+            self._put(owner={}, setup={"reset": True}, revocations={}, retired=self._with_retired(retire))
             self._revoked = frozenset()
+
+    # -- routes of identities left behind --------------------------------
+
+    def _with_retired(self, route: dict[str, Any] | None) -> dict[str, Any]:
+        retired = self._doc("retired")
+        if route is not None:
+            retired[route["topic"]] = route
+        return retired
+
+    def retired_routes(self) -> list[dict[str, Any]]:
+        """Where the unsent events of earlier identities go: each a dict with
+        ``topic`` (their events topic), ``device_id``, ``venue_id`` and ``mqtt``."""
+        return [r for r in self._doc("retired").values() if isinstance(r, dict) and "topic" in r]
+
+    def drop_retired(self, topic: str) -> None:
+        """Forget a route whose events are all delivered."""
+        with self._lock:
+            retired = self._doc("retired")
+            if retired.pop(topic, None) is not None:
+                self._put(retired=retired)
 
     # -- revocations ----------------------------------------------------
 

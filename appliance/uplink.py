@@ -34,11 +34,8 @@ log = logging.getLogger("ravao.uplink")
 RESEND_AFTER_S = 60.0
 STATUS_EVERY_S = 30.0
 STATUS_MIN_GAP_S = 2.0
-# paho keeps `inflight` events on the wire and sends the next ones from its
-# own thread as acknowledgements come back; handing it this many times more
-# saves a wake-up of the drain thread per event.
-HANDOFF_FACTOR = 10
-BATCH_WAIT_S = 0.005  # acks are collected this long at most before they are marked  # the unsent count is republished at most this often
+BATCH_WAIT_S = 0.005
+RETRY_REFUSED_S = 30  # an event the broker refused (MQTT 5) is published again after this  # acks are collected this long at most before they are marked  # the unsent count is republished at most this often
 
 
 @dataclass(frozen=True)
@@ -83,10 +80,16 @@ class Uplink:
         *,
         on_change: Callable[[UplinkState], None] | None = None,
         status_extra: Callable[[], dict[str, Any]] | None = None,
+        on_drained: Callable[[], None] | None = None,
     ) -> None:
         self.outbox = outbox
         self.identity = identity
         self.settings = settings
+        # Only this identity's events go to this broker.
+        self.events_topic = identity.topic(settings.topic_prefix, "events")
+        # Set for an identity the device has left: called (on a thread of its
+        # own) once the last of its events is delivered; the drain then ends.
+        self.on_drained = on_drained
         self.on_change = on_change
         self.status_extra = status_extra or (lambda: {})
         self.state = UplinkState(queue=outbox.count_unsent())
@@ -231,7 +234,9 @@ class Uplink:
     # -- the drain thread ----------------------------------------------
 
     def _drain(self) -> None:
-        drain = _Drain(self.outbox, self.settings.inflight * HANDOFF_FACTOR)
+        # Never more than paho's own in-flight window: paho then sends each
+        # event as it is handed over, in order, also after a reconnect.
+        drain = _Drain(self.outbox, self.settings.inflight, self.events_topic)
         self._ack_batch = max(1, drain.window // 4)
         last_status, status_queue = time.monotonic(), self.state.queue  # on_connect sends the first
         connections = self._connections
@@ -246,6 +251,10 @@ class Uplink:
                 client = self._client
                 if client is not None and self._connected.is_set():
                     drain.publish(client)
+                if self.on_drained is not None and drain.idle() and not self.outbox.count_unsent_on(self.events_topic):
+                    log.info("every event of %s is delivered", self.events_topic)
+                    threading.Thread(target=self.on_drained, name="ravao-drained", daemon=True).start()
+                    return
                 self._set_state(queue=self.outbox.count_unsent())
                 now = time.monotonic()
                 since = now - last_status
@@ -294,9 +303,12 @@ class _Drain:
     FETCH = 500  # unsent events read from the outbox at a time
     MARK_EVERY_S = 0.05  # acknowledged events are marked sent in batches
 
-    def __init__(self, outbox: Outbox, window: int) -> None:
+    def __init__(self, outbox: Outbox, window: int, topic: str) -> None:
         self.outbox = outbox
         self.window = window
+        self.topic = topic
+        self.resend_from: int | None = None  # a refused event: read again from here …
+        self.resend_at = 0.0  # … at this time
         self.inflight: dict[int, _Inflight] = {}  # paho mid → event
         self.pending: deque[StoredEvent] = deque()  # read from the outbox, not yet published
         self.last_read = 0  # highest seq read into `pending`
@@ -316,10 +328,17 @@ class _Drain:
             if ok:
                 self.to_mark.append(entry.seq)
             else:
-                log.warning("the broker refused event seq %d; it will be published again", entry.seq)
+                log.warning("the broker refused event seq %d; publishing again from there in %ds",
+                            entry.seq, RETRY_REFUSED_S)
+                self.resend_from = min(entry.seq, self.resend_from or entry.seq)
+                self.resend_at = time.monotonic() + RETRY_REFUSED_S
         now = time.monotonic()
         if self.to_mark and (not self.inflight or now - self.marked_at >= self.MARK_EVERY_S):
             self.flush_marks()
+
+    def idle(self) -> bool:
+        """Nothing in flight, nothing read and waiting, no acknowledgement unwritten."""
+        return not (self.inflight or self.pending or self.to_mark) and self.resend_from is None
 
     def reconnected(self) -> None:
         """paho has just resent what was in flight: their clocks start again."""
@@ -341,9 +360,12 @@ class _Drain:
             self.inflight.clear()
             self.pending.clear()
             self.last_read = 0
+        if self.resend_from is not None and now >= self.resend_at:
+            self.pending.clear()
+            self.last_read, self.resend_from = self.resend_from - 1, None
         while len(self.inflight) < self.window:
             if not self.pending:
-                self.pending.extend(self.outbox.unsent(after_seq=self.last_read, limit=self.FETCH))
+                self.pending.extend(self.outbox.unsent(after_seq=self.last_read, limit=self.FETCH, topic=self.topic))
                 if not self.pending:
                     return
                 self.last_read = self.pending[-1].seq

@@ -24,8 +24,7 @@ class Device:
         self.tmp = tmp
         self.daemon = Daemon(parse_config(toml), **kw)
         self.count = 0
-        if self.daemon.uplink is not None:
-            self.daemon.uplink.start()
+        self.daemon.start_uplinks()
 
     def show(self, text: str, *, eci: bool = False) -> list[Decision]:
         """Show a QR of `text` for two frames, then take it away."""

@@ -46,3 +46,20 @@ def test_human_output_and_unreadable_file(tmp_path):
     assert "cccd → pass" in done.stdout and CARDS[0].name in done.stdout
     assert f"{junk}: cannot read image" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_setup_qr_is_checked_not_applied(tmp_path):
+    home = tmp_path / "owner"
+    assert run_ravao("owner", "init", "--home", str(home)).returncode == 0
+    png = tmp_path / "setup.png"
+    done = run_ravao("setup-qr", "--home", str(home), "--venue-id", "cho-dong-ba", "--venue-name", "Chợ Đông Ba",
+                     "--device-id", "door-07", "--broker", "mqtt://127.0.0.1:1883", "--out", str(png))
+    assert done.returncode == 0, done.stderr
+    config = tmp_path / "c.toml"
+    state = tmp_path / "state"
+    config.write_text(f'[storage]\nstate_dir = "{state}"\n')
+    for extra in ([], ["--config", str(config)]):
+        done = run_ravao("decode", "--json", *extra, str(png))
+        (code,) = json.loads(done.stdout)["codes"]
+        assert (code["type"], code["result"], code["reason"]) == ("setup", "pass", None)
+    assert not (state / "state.json").exists(), "decode changes nothing"

@@ -204,3 +204,42 @@ def test_button_hold_resets_before_the_next_frame(tmp_path, owner):
         assert dev.daemon.identity is None and dev.daemon.state.pinned_key() is None
     finally:
         dev.close()
+
+
+def test_events_of_the_identity_left_behind_go_to_their_own_broker(tmp_path, owner, broker, subscriber):
+    """Check-ins recorded while the old broker was away reach that broker, never
+    the new one, also across a restart; the new identity's go to the new one."""
+    from proxy import Proxy
+
+    old_way = Proxy(broker.port)  # the old broker, away for now
+    toml = device_toml(tmp_path / "state", old_way.url, extra="[policy]\ndedupe_seconds = 0\n")
+    dev = Device(tmp_path, toml)
+    with Broker(tmp_path / "new-broker") as new_broker:
+        there = Subscriber(new_broker.port)
+        try:
+            for card in CARDS[:3]:
+                dev.show(card.text())
+            (d,) = dev.show(setup_text(owner, new_broker.url, iat=int(time.time())))
+            assert d.result is Result.PASS
+            assert dev.wait_until(lambda: dev.daemon.uplink.state.online)
+            dev.show(CARDS[4].text())
+            assert [e["credential"]["type"] for e in there.wait_events(2)] == ["setup", "cccd"]
+            routes = dev.daemon.state.retired_routes()
+            assert [r["topic"] for r in routes] == ["ravao/bv-hue/door-01/events"]
+            dev.close()  # a power cut before the old broker is back
+
+            again = Device(tmp_path, toml)
+            try:
+                old_way.start()
+                old_events = subscriber.wait_events(3, timeout=20)
+                assert [e["credential"]["id"] for e in old_events] == [c.id for c in CARDS[:3]]
+                assert {e["device_id"] for e in old_events} == {"door-01"}
+                assert again.wait_until(lambda: again.daemon.state.retired_routes() == [])
+                assert again.daemon.outbox.count_unsent() == 0
+            finally:
+                again.close()
+            time.sleep(0.3)
+            assert all(e["device_id"] == "door-07" for e in there.events()), "no old event at the new broker"
+        finally:
+            there.close()
+            old_way.stop()
