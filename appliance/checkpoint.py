@@ -48,7 +48,7 @@ class Checkpoint:
         # decision to show, or None to go on with the check-in decision.
         self.intercept = intercept
         self._in_view: dict[bytes, int] = {}  # code digest → frames since last seen
-        self._last_event: dict[tuple[str, str], float] = {}  # person → monotonic time
+        self._last_event: dict[tuple[str, str], tuple[float, bool]] = {}  # person → (monotonic time, passed)
 
     def frame(self, codes: list[DecodedCode], mono: float, now: datetime) -> list[Decision]:
         """The decisions for one frame's codes (none for codes still in view)."""
@@ -89,14 +89,14 @@ class Checkpoint:
         person = (credential.type, credential.id)
         self._forget_before(mono - self.dedupe_seconds)
         if person in self._last_event:
-            return Decision(Result.DUPLICATE, credential, direction, reason)
+            return Decision(Result.DUPLICATE, credential, direction, reason, passed_before=self._last_event[person][1])
         return Decision(Result.FAIL if reason else Result.PASS, credential, direction, reason)
 
     def recorded(self, decision: Decision, mono: float) -> None:
         """Note that `decision` became an event: the dedupe window starts now."""
-        self._last_event[(decision.credential.type, decision.credential.id)] = mono
+        self._last_event[(decision.credential.type, decision.credential.id)] = (mono, decision.result is Result.PASS)
 
     def _forget_before(self, cutoff: float) -> None:
-        for person, when in list(self._last_event.items()):
+        for person, (when, _) in list(self._last_event.items()):
             if when <= cutoff:
                 del self._last_event[person]

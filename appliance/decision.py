@@ -72,12 +72,18 @@ class Decision:
     reason: Reason | None = None
     # Filled when the decision was recorded as an event.
     event: dict[str, Any] | None = None
+    # A duplicate of someone whose last check-in passed: they may go through again.
+    passed_before: bool = False
 
     @property
     def opens_door(self) -> bool:
-        """A person passes and it is on record: the door opens for this, and
-        for nothing else (not a setup QR, not a device without an identity)."""
-        return self.result is Result.PASS and self.event is not None and self.credential.type not in NOT_A_PERSON
+        """A person passes and it is on record (or shows again, within the
+        dedupe window, after passing): the door opens for this, and for
+        nothing else (not a setup QR, not a device without an identity)."""
+        if self.credential.type in NOT_A_PERSON:
+            return False
+        return (self.result is Result.PASS and self.event is not None) or (
+            self.result is Result.DUPLICATE and self.passed_before)
 
 
 # Codes that pass without being a person's credential.

@@ -173,9 +173,9 @@ def verify_setup_qr(text: str, now: datetime, pinned: Ed25519PublicKey | None = 
     except ValueError as exc:
         raise Refused(Reason.MALFORMED, str(exc)) from None
     check_window(claim(claims, NBF, fields.numeric_date, "nbf", default=None), settings.expires, now)
-    return SetupQR(
-        settings=settings, signer=verified.key, signer_id=verified.kid.hex(), token_id=verified.token_id or ""
-    )
+    if not verified.token_id:
+        raise Refused(Reason.MALFORMED, "no token id (cti)")
+    return SetupQR(settings=settings, signer=verified.key, signer_id=verified.kid.hex(), token_id=verified.token_id)
 
 
 def _signer_key(pinned: Ed25519PublicKey | None, kid: bytes, header: Mapping[Any, Any]) -> Ed25519PublicKey:

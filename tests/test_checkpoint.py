@@ -45,6 +45,7 @@ def test_shown_again_within_the_window_is_a_duplicate_then_passes_after():
         assert cp.frame([], 0.1 + i / 30, NOW) == []
     (again,) = cp.frame([card], 5.0, NOW)
     assert again.result is Result.DUPLICATE and again.direction == "out"
+    assert again.passed_before and again.opens_door  # the door may have closed on them
     for i in range(GONE_AFTER_FRAMES):
         cp.frame([], 5.1 + i / 30, NOW)
     (later,) = cp.frame([card], 10.5, NOW)

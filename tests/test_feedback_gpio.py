@@ -84,6 +84,14 @@ def test_each_result_plays_its_whole_pattern(make, factory, result):
         assert expected - 0.01 <= seen < expected + 0.1
 
 
+def test_a_duplicate_of_someone_who_passed_opens_the_door_again(make, factory):
+    fb = make()
+    again = Decision(Result.DUPLICATE, Credential("cccd", "001192004567"), "in", passed_before=True)
+    fb.decided(again)
+    assert fb.wait_idle(timeout=3)
+    assert [states(factory, pin) for pin in (BUZZER, GREEN, RED, RELAY)] == [[F, T, F], [F, T, F], [F], [F, T, F]]
+
+
 def test_the_relay_is_held_for_relay_seconds_on_pass(make, factory):
     fb = make(relay_seconds=0.5)
     fb.decided(decision(Result.PASS))

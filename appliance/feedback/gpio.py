@@ -62,15 +62,16 @@ def light(part: str, seconds: float) -> list[Step]:
 
 def pattern(result: Result, *, relay_s: float | None, light_s: float = LIGHT_S) -> list[Step]:
     """What the buzzer, LEDs and relay do for `result`: the relay opens for
-    `relay_s` seconds on PASS only, and not at all when `relay_s` is None."""
+    `relay_s` seconds (None: not at all; the caller decides, see
+    :attr:`Decision.opens_door`)."""
+    # The relay right after the buzzer: both measured by bench/latency.py.
+    door = light("relay", relay_s) if relay_s is not None else []
     if result is Result.PASS:
-        # The relay right after the buzzer: both measured by bench/latency.py.
-        door = light("relay", relay_s) if relay_s is not None else []
         return sorted(beeps(1, BEEP_S) + door + light("green", light_s), key=lambda s: s.at)
     if result is Result.FAIL:
         return sorted(beeps(3, BEEP_S) + light("red", light_s), key=lambda s: s.at)
     if result is Result.DUPLICATE:
-        return sorted(beeps(1, DUPLICATE_BEEP_S) + light("green", BRIEF_LIGHT_S), key=lambda s: s.at)
+        return sorted(beeps(1, DUPLICATE_BEEP_S) + door + light("green", BRIEF_LIGHT_S), key=lambda s: s.at)
     return sorted(beeps(1, ERROR_BEEP_S) + light("red", light_s), key=lambda s: s.at)
 
 
