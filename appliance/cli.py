@@ -78,7 +78,7 @@ def cmd_factory_reset(args: argparse.Namespace) -> int:
     state.close()
     print(f"factory reset done in {config.storage.state_dir}: the owner key and the setup are forgotten; "
           "unsent events are kept and still go to the broker they were recorded for. "
-          "Restart the daemon (systemctl restart ravao) if it is running.")
+          "Start the daemon again (systemctl start ravao).")
     return 0
 
 
@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     reset = sub.add_parser("factory-reset", help="forget the owner key and the setup QR's settings",
                            description="Clear the pinned owner key, the provisioned settings and the revocation "
                                        "list; unsent events are kept. The device then waits for a setup QR.")
-    reset.add_argument("--config", required=True, metavar="FILE", help="the device's TOML config file")
+    reset.add_argument("--config", required=True, metavar="FILE",
+                       help="the device's TOML config file (stop the daemon first: systemctl stop ravao)")
     reset.set_defaults(func=cmd_factory_reset)
 
     from provisioning.cli import register
