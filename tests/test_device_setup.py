@@ -243,3 +243,32 @@ def test_events_of_the_identity_left_behind_go_to_their_own_broker(tmp_path, own
         finally:
             there.close()
             old_way.stop()
+
+
+def test_holding_the_button_ten_seconds_resets_the_device(tmp_path, owner):
+    """The real default hold time, through gpiozero's mock pins and the daemon."""
+    from appliance.feedback.gpio import GpioFeedback
+    from samples import qr_png
+
+    toml = device_toml(tmp_path / "state", None, device=False, extra='[gpio]\npin_factory = "mock"\nbutton_pin = 17\n')
+    dev = Device(tmp_path, toml)
+    try:
+        dev.show(setup_text(owner, "mqtt://127.0.0.1:1", iat=int(time.time())))
+        assert dev.daemon.identity is not None
+        (gpio,) = [p for p in dev.daemon.feedback.parts if isinstance(p, GpioFeedback)]
+        button = gpio.pin_factory.pin(17)
+        button.drive_low()
+        time.sleep(5)
+        assert not dev.daemon._reset_requested.is_set(), "five seconds is not a hold"
+        time.sleep(5.5)
+        button.drive_high()
+        assert dev.daemon._reset_requested.is_set()
+        folder = tmp_path / "frame"
+        folder.mkdir()
+        qr_png(CARDS[0].text(), folder / "a.png")
+        from appliance.sources import open_source
+
+        dev.daemon.scan_source(open_source(f"images:{folder}?fps=0&hold=1&gap=0"))
+        assert dev.daemon.identity is None and dev.daemon.state.pinned_key() is None
+    finally:
+        dev.close()
