@@ -35,6 +35,17 @@ class Device:
             self.daemon.scan(BLANK)
         return decisions
 
+    def through_camera_loop(self, text: str) -> None:
+        """One frame showing `text`, through the camera loop itself (which also
+        carries out a factory reset asked for by the button)."""
+        from appliance.sources import open_source
+
+        self.count += 1
+        folder = self.tmp / f"camera-{self.count}"
+        folder.mkdir()
+        qr_png(text, folder / "frame.png")
+        self.daemon.scan_source(open_source(f"images:{folder}?fps=0&hold=1&gap=0"))
+
     def wait_until(self, predicate, timeout: float = 15.0) -> bool:
         return wait_for(predicate, timeout, interval=0.05)
 

@@ -194,13 +194,7 @@ def test_button_hold_resets_before_the_next_frame(tmp_path, owner):
         dev.show(setup_text(owner, "mqtt://127.0.0.1:1", iat=int(time.time())))
         assert dev.daemon.identity is not None
         dev.daemon.button_held()
-        from appliance.sources import open_source
-        from samples import qr_png
-
-        folder = tmp_path / "one"
-        folder.mkdir()
-        qr_png(CARDS[0].text(), folder / "a.png")
-        dev.daemon.scan_source(open_source(f"images:{folder}?fps=0&hold=1&gap=0"))
+        dev.through_camera_loop(CARDS[0].text())
         assert dev.daemon.identity is None and dev.daemon.state.pinned_key() is None
     finally:
         dev.close()
@@ -248,7 +242,6 @@ def test_events_of_the_identity_left_behind_go_to_their_own_broker(tmp_path, own
 def test_holding_the_button_ten_seconds_resets_the_device(tmp_path, owner):
     """The real default hold time, through gpiozero's mock pins and the daemon."""
     from appliance.feedback.gpio import GpioFeedback
-    from samples import qr_png
 
     toml = device_toml(tmp_path / "state", None, device=False, extra='[gpio]\npin_factory = "mock"\nbutton_pin = 17\n')
     dev = Device(tmp_path, toml)
@@ -263,12 +256,7 @@ def test_holding_the_button_ten_seconds_resets_the_device(tmp_path, owner):
         time.sleep(5.5)
         button.drive_high()
         assert dev.daemon._reset_requested.is_set()
-        folder = tmp_path / "frame"
-        folder.mkdir()
-        qr_png(CARDS[0].text(), folder / "a.png")
-        from appliance.sources import open_source
-
-        dev.daemon.scan_source(open_source(f"images:{folder}?fps=0&hold=1&gap=0"))
+        dev.through_camera_loop(CARDS[0].text())
         assert dev.daemon.identity is None and dev.daemon.state.pinned_key() is None
     finally:
         dev.close()

@@ -59,6 +59,11 @@ def check_delivery(events: list[dict], expected: int) -> None:
     assert sorted(order) == list(range(order[0], order[0] + expected))
 
 
+def device_behind(tmp_path: Path, proxy: Proxy) -> Device:
+    """A device whose way to the broker goes through `proxy`; no dedupe."""
+    return Device(tmp_path, device_toml(tmp_path / "state", proxy.url, extra="[policy]\ndedupe_seconds = 0\n"))
+
+
 def record_checkins(dev: Device, count: int) -> None:
     """`count` check-ins through the decision and record path (no camera)."""
     daemon = dev.daemon
@@ -80,7 +85,7 @@ def test_long_outage_then_everything_in_order(tmp_path):
     with persistent_broker(tmp_path) as broker:
         proxy = Proxy(broker.port)  # the device's way to the broker: down
         consumer = Consumer(broker, tmp_path / "got.jsonl")
-        dev = Device(tmp_path, device_toml(tmp_path / "state", proxy.url, extra="[policy]\ndedupe_seconds = 0\n"))
+        dev = device_behind(tmp_path, proxy)
         try:
             record_checkins(dev, 10_000)
             assert dev.daemon.outbox.count_unsent() == 10_000
@@ -97,7 +102,7 @@ def test_broker_restarts_in_the_middle_of_a_drain(tmp_path):
     with persistent_broker(tmp_path) as broker:
         proxy = Proxy(broker.port)
         consumer = Consumer(broker, tmp_path / "got.jsonl")
-        dev = Device(tmp_path, device_toml(tmp_path / "state", proxy.url, extra="[policy]\ndedupe_seconds = 0\n"))
+        dev = device_behind(tmp_path, proxy)
         try:
             record_checkins(dev, 3_000)
             proxy.start()
@@ -118,7 +123,7 @@ def test_broker_restarts_in_the_middle_of_a_drain(tmp_path):
 
 def test_a_broker_that_never_acknowledges(tmp_path, broker, subscriber):
     proxy = Proxy(broker.port).start()
-    dev = Device(tmp_path, device_toml(tmp_path / "state", proxy.url, extra="[policy]\ndedupe_seconds = 0\n"))
+    dev = device_behind(tmp_path, proxy)
     try:
         assert dev.wait_until(lambda: dev.daemon.uplink.state.online)
         proxy.stall = True  # the connection stays open; nothing passes any more
@@ -138,7 +143,7 @@ def test_a_broker_that_never_acknowledges(tmp_path, broker, subscriber):
 def test_a_slow_link(tmp_path, broker, subscriber):
     proxy = Proxy(broker.port).start()
     proxy.delay = 0.05  # every chunk, both ways
-    dev = Device(tmp_path, device_toml(tmp_path / "state", proxy.url, extra="[policy]\ndedupe_seconds = 0\n"))
+    dev = device_behind(tmp_path, proxy)
     try:
         record_checkins(dev, 200)
         events = subscriber.wait_events(200, timeout=90)

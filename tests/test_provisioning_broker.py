@@ -139,6 +139,12 @@ def peers(mosq):
         peer.close()
 
 
+
+def publish(home, broker_url, *extra, venues=("bv",)):
+    """`ravao pass publish-revocations` for the owner in `home`."""
+    return run_cli("pass", "publish-revocations", "--home", str(home), "--venue-id", *venues,
+                   "--broker", broker_url, *extra)
+
 def test_files_have_modes_and_the_conf_lines_name_them(broker_files):
     out, conf = broker_files
     assert stat.S_IMODE((out / "ravao.passwd").stat().st_mode) == 0o600
@@ -219,24 +225,8 @@ def test_publish_revocations_reaches_devices_signed(tmp_path, peers, mosq, capsy
     run_cli("owner", "init", "--home", str(home))
     token = "ab" * 16
     run_cli("pass", "revoke", "--home", str(home), token)
-    assert (
-        run_cli(
-            "pass",
-            "publish-revocations",
-            "--home",
-            str(home),
-            "--venue-id",
-            "bv",
-            "cho",
-            "--broker",
-            mosq.url,
-            "--broker-user",
-            "owner",
-            "--broker-password",
-            "own-pw",
-        )
-        == 0
-    )
+    done = publish(home, mosq.url, "--broker-user", "owner", "--broker-password", "own-pw", venues=("bv", "cho"))
+    assert done == 0
     assert "published 1 revoked token id(s) to ravao/cho/revocations" in capsys.readouterr().out
 
     device = peers("cho/gate", "pw-c")  # subscribes after the publish: the list is retained
@@ -252,35 +242,9 @@ def test_publish_revocations_refused_for_a_device_account(tmp_path, mosq):
     home = tmp_path / "owner-home"
     run_cli("owner", "init", "--home", str(home))
     with pytest.raises(UserError, match="refused ravao/bv/revocations: Not authorized"):
-        run_cli(
-            "pass",
-            "publish-revocations",
-            "--home",
-            str(home),
-            "--venue-id",
-            "bv",
-            "--broker",
-            mosq.url,
-            "--broker-user",
-            "bv/door-01",
-            "--broker-password",
-            "pw-a",
-        )
+        publish(home, mosq.url, "--broker-user", "bv/door-01", "--broker-password", "pw-a")
     with pytest.raises(UserError, match="refused the login"):
-        run_cli(
-            "pass",
-            "publish-revocations",
-            "--home",
-            str(home),
-            "--venue-id",
-            "bv",
-            "--broker",
-            mosq.url,
-            "--broker-user",
-            "owner",
-            "--broker-password",
-            "wrong",
-        )
+        publish(home, mosq.url, "--broker-user", "owner", "--broker-password", "wrong")
 
 
 def test_publish_revocations_unreachable_broker(tmp_path):
@@ -288,21 +252,10 @@ def test_publish_revocations_unreachable_broker(tmp_path):
     run_cli("owner", "init", "--home", str(home))
     started = time.monotonic()
     with pytest.raises(UserError, match="cannot reach the broker at 127.0.0.1"):
-        run_cli(
-            "pass",
-            "publish-revocations",
-            "--home",
-            str(home),
-            "--venue-id",
-            "bv",
-            "--broker",
-            f"mqtt://127.0.0.1:{free_port()}",
-            "--timeout",
-            "2",
-        )
+        publish(home, f"mqtt://127.0.0.1:{free_port()}", "--timeout", "2")
     assert time.monotonic() - started < 5
     with pytest.raises(UserError, match="mqtt:// or mqtts://"):
-        run_cli("pass", "publish-revocations", "--home", str(home), "--venue-id", "bv", "--broker", "http://x")
+        publish(home, "http://x")
     with pytest.raises(UserError, match="--venue-id"):
         run_cli("pass", "publish-revocations", "--home", str(home), "--venue-id", "a/b", "--broker", "mqtt://x")
 
@@ -349,18 +302,7 @@ def test_publish_revocations_silent_broker_times_out(tmp_path):
         port = silent.getsockname()[1]
         started = time.monotonic()
         with pytest.raises(UserError, match="did not answer within 1 s"):
-            run_cli(
-                "pass",
-                "publish-revocations",
-                "--home",
-                str(home),
-                "--venue-id",
-                "bv",
-                "--broker",
-                f"mqtt://127.0.0.1:{port}",
-                "--timeout",
-                "1",
-            )
+            publish(home, f"mqtt://127.0.0.1:{port}", "--timeout", "1")
         assert time.monotonic() - started < 4
 
 
@@ -416,33 +358,11 @@ def test_publish_revocations_over_tls(tmp_path, capsys):
     with Mosquitto(tmp_path, extra_conf=conf) as mosq:
         url = f"mqtts://127.0.0.1:{mosq.port}"
         assert (
-            run_cli(
-                "pass",
-                "publish-revocations",
-                "--home",
-                str(home),
-                "--venue-id",
-                "bv",
-                "--broker",
-                url,
-                "--ca-file",
-                str(tls["ca"]),
-            )
+            publish(home, url, "--ca-file", str(tls["ca"]))
             == 0
         )
         assert "ravao/bv/revocations" in capsys.readouterr().out
         with pytest.raises(UserError, match="cannot reach the broker"):  # the system CAs do not know this one
             run_cli("pass", "publish-revocations", "--home", str(home), "--venue-id", "bv", "--broker", url)
         with pytest.raises(UserError, match="CA file"):
-            run_cli(
-                "pass",
-                "publish-revocations",
-                "--home",
-                str(home),
-                "--venue-id",
-                "bv",
-                "--broker",
-                url,
-                "--ca-file",
-                str(tmp_path / "missing.pem"),
-            )
+            publish(home, url, "--ca-file", str(tmp_path / "missing.pem"))
