@@ -65,7 +65,8 @@ class UplinkState:
     """What the uplink reports to the display and the status topic."""
 
     online: bool = False
-    queue: int = 0
+    queue: int = 0  # events the broker has not acknowledged
+    in_flight: int = 0  # of those, published and waiting for their PUBACK
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,6 +101,9 @@ class Uplink:
         self._connected = threading.Event()
         self._client: mqtt.Client | None = None
         self._ack_batch = 1
+        # Events in flight at once: the config's, or less where an MQTT 5
+        # broker's Receive Maximum says so (read on each connection).
+        self.window = settings.inflight
         self._connections = 0  # counts successful connections; paho resends in-flight events on each
         self._thread: threading.Thread | None = None
 
@@ -188,7 +192,9 @@ class Uplink:
             client.username_pw_set(s.username, s.password or None)
         client.will_set(self._status_topic(), self._status_payload("offline"), qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=60)
-        client.max_inflight_messages_set(s.inflight)
+        # The drain keeps the in-flight window itself. paho's own limit would
+        # look at every message in flight on every PUBACK.
+        client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -201,6 +207,10 @@ class Uplink:
             log.warning("broker refused the connection: %s", reason_code)
             return
         log.info("connected to the broker")
+        receive_maximum = getattr(properties, "ReceiveMaximum", None)
+        self.window = min(self.settings.inflight, receive_maximum or self.settings.inflight)
+        if self.window < self.settings.inflight:
+            log.info("the broker takes %d unacknowledged events at a time", self.window)
         self._connections += 1
         self._connected.set()
         for topic in self._subscriptions:
@@ -236,7 +246,7 @@ class Uplink:
     def _drain(self) -> None:
         # Never more than paho's own in-flight window: paho then sends each
         # event as it is handed over, in order, also after a reconnect.
-        drain = _Drain(self.outbox, self.settings.inflight, self.events_topic)
+        drain = _Drain(self.outbox, self.window, self.events_topic)
         self._ack_batch = max(1, drain.window // 4)
         last_status, status_queue = time.monotonic(), self.state.queue  # on_connect sends the first
         connections = self._connections
@@ -247,6 +257,8 @@ class Uplink:
                 if connections != self._connections:
                     connections = self._connections
                     drain.reconnected()
+                    drain.window = self.window
+                    self._ack_batch = max(1, drain.window // 4)
                 drain.take_acks(self._acks)
                 client = self._client
                 if client is not None and self._connected.is_set():
@@ -255,6 +267,7 @@ class Uplink:
                     log.info("every event of %s is delivered", self.events_topic)
                     threading.Thread(target=self.on_drained, name="ravao-drained", daemon=True).start()
                     return
+                self.state.in_flight = len(drain.inflight)
                 self._set_state(queue=self.outbox.count_unsent())
                 now = time.monotonic()
                 since = now - last_status
@@ -355,7 +368,8 @@ class _Drain:
     def publish(self, client: mqtt.Client) -> None:
         """Fill the in-flight window with the next events, in seq order."""
         now = time.monotonic()
-        if self.inflight and now - min(e.since for e in self.inflight.values()) > RESEND_AFTER_S:
+        # Entries are added in time order, so the first one is the oldest.
+        if self.inflight and now - next(iter(self.inflight.values())).since > RESEND_AFTER_S:
             log.warning("%d events unacknowledged for %ds; publishing them again", len(self.inflight), RESEND_AFTER_S)
             self.inflight.clear()
             self.pending.clear()

@@ -1,10 +1,12 @@
 """Uplink benchmark: events per second drained from a 10,000-event outbox
 to a local Mosquitto (QoS 1, marked sent on PUBACK), beside `mosquitto_pub`
-publishing the same payloads at QoS 1.
+publishing the same payloads at QoS 1. Each has its own QoS 1 subscriber
+taking every message while it runs, so the broker does the same work for both.
 
     .venv/bin/python bench/uplink.py [--events N] [--inflight N]
 
-Writes bench/results/uplink.json and prints the numbers.
+Writes bench/results/uplink.json (uplink-without-subscribers.json with
+--without-subscribers) and prints the numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -40,43 +43,64 @@ def fill(box: Outbox, count: int) -> None:
         })
 
 
-def one_run(work: Path, broker: Broker, events: int, inflight: int) -> dict:
-    """Drain a fresh outbox of `events`, then mosquitto_pub the same payloads."""
+def subscribed(broker: Broker, topic: str | None, events: int, out: Path,
+               publish: Callable[[], None]) -> tuple[float, int | None]:
+    """Time `publish()` while a QoS 1 subscriber (a separate process, as the
+    consumer is in real life) takes `events` messages on `topic`.
+
+    Returns the seconds `publish()` took and how many messages arrived
+    (None with no subscriber: `topic` None)."""
+    if topic is None:
+        t = time.perf_counter()
+        publish()
+        return time.perf_counter() - t, None
+    with out.open("wb") as received_file:
+        sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+                                "-t", topic, "-C", str(events), "-W", "120"], stdout=received_file)
+        time.sleep(0.3)
+        t = time.perf_counter()
+        publish()
+        took = time.perf_counter() - t
+        sub.wait(timeout=130)
+    return took, len(out.read_bytes().splitlines())
+
+
+def one_run(work: Path, broker: Broker, events: int, inflight: int, subscribers: bool) -> dict:
+    """Drain a fresh outbox of `events`, then mosquitto_pub the same payloads,
+    each with a subscriber taking every message, so the broker does the same work."""
     work.mkdir()
     box = Outbox(work / "outbox.sqlite3")
     fill(box, events)
     payloads = [e.payload for e in box.unsent(limit=events)]
-    # The subscriber is a separate process, as the consumer is in real life.
-    with (work / "received.txt").open("wb") as received_file:
-        sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
-                                "-t", "ravao/bench/dev/events", "-C", str(events), "-W", "120"],
-                               stdout=received_file)
-        time.sleep(0.3)
+
+    def drain() -> None:
         uplink = Uplink(box, Identity("dev", "bench"), MqttConfig(url=broker.url, inflight=inflight))
-        t = time.perf_counter()
         uplink.start()
         deadline = time.monotonic() + 300
         while box.count_unsent() and time.monotonic() < deadline:
             time.sleep(0.005)
-        ours = time.perf_counter() - t
-        left = box.count_unsent()
         uplink.stop()
-        box.close()
-        sub.wait(timeout=130)
-    received = len((work / "received.txt").read_bytes().splitlines())
+
+    ours, received = subscribed(broker, "ravao/bench/dev/events" if subscribers else None, events, work / "received.txt", drain)
+    left = box.count_unsent()
+    box.close()
 
     lines = work / "payloads.txt"
     lines.write_bytes(b"\n".join(payloads) + b"\n")
-    t = time.perf_counter()
-    with lines.open("rb") as stdin:
-        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
-                        "-t", "ravao/bench/pub/events", "-l"], stdin=stdin, check=True, timeout=300)
-    theirs = time.perf_counter() - t
+
+    def mosquitto_pub() -> None:
+        with lines.open("rb") as stdin:
+            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+                            "-t", "ravao/bench/pub/events", "-l"], stdin=stdin, check=True, timeout=300)
+
+    theirs, theirs_received = subscribed(broker, "ravao/bench/pub/events" if subscribers else None, events, work / "pub-received.txt",
+                                         mosquitto_pub)
     return {
         "uplink_events_per_s": round(events / ours),
         "undelivered": left,
         "subscriber_received": received,
         "mosquitto_pub_events_per_s": round(events / theirs),
+        "mosquitto_pub_subscriber_received": theirs_received,
         "ratio": round(theirs / ours, 3),
     }
 
@@ -87,11 +111,13 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=MqttConfig().inflight,
                         help="events unacknowledged at once (default: the config's default)")
     parser.add_argument("--runs", type=int, default=5, help="runs; the median is reported")
+    parser.add_argument("--without-subscribers", action="store_true",
+                        help="no subscriber on either side: the broker only acknowledges")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="ravao-bench-"))
     with Broker(work / "broker") as broker:
-        runs = [one_run(work / f"run{i}", broker, args.events, args.inflight) for i in range(args.runs)]
+        runs = [one_run(work / f"run{i}", broker, args.events, args.inflight, not args.without_subscribers) for i in range(args.runs)]
     ratios = sorted(r["ratio"] for r in runs)
     result = {
         "events": args.events,
@@ -99,11 +125,14 @@ def main() -> None:
         "median_ratio": statistics.median(ratios),
         "median_uplink_events_per_s": statistics.median(r["uplink_events_per_s"] for r in runs),
         "median_mosquitto_pub_events_per_s": statistics.median(r["mosquitto_pub_events_per_s"] for r in runs),
-        "all_delivered": all(r["undelivered"] == 0 and r["subscriber_received"] == args.events for r in runs),
+        "subscribers": not args.without_subscribers,
+        "all_delivered": all(r["undelivered"] == 0 and r["subscriber_received"] in (args.events, None)
+                             and r["mosquitto_pub_subscriber_received"] in (args.events, None) for r in runs),
         "runs": runs,
     }
     (REPO / "bench" / "results").mkdir(exist_ok=True)
-    (REPO / "bench" / "results" / "uplink.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = "uplink-without-subscribers.json" if args.without_subscribers else "uplink.json"
+    (REPO / "bench" / "results" / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     print("ratios:", ratios)
 

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from appliance.decoder import DecodedCode
-from broker import Broker
+from broker import Broker, Subscriber
 from device_harness import Device, device_toml
 from proxy import Proxy
 from samples import CARDS
@@ -152,3 +152,29 @@ def test_a_slow_link(tmp_path, broker, subscriber):
         dev.close()
         proxy.stop()
     check_delivery(events, 200)
+
+
+def test_an_mqtt5_broker_s_receive_maximum_bounds_the_events_in_flight(tmp_path):
+    with Broker(tmp_path / "broker", extra_conf="max_inflight_messages 7\n") as broker:
+        proxy = Proxy(broker.port).start()
+        mqtt = f'[mqtt]\nurl = "{proxy.url}"\nprotocol = "5"\n\n[policy]\ndedupe_seconds = 0\n'
+        dev = Device(tmp_path, device_toml(tmp_path / "state", None, extra=mqtt))
+        subscriber = Subscriber(broker.port, "ravao/+/+/events")
+        try:
+            assert dev.wait_until(lambda: dev.daemon.uplink.state.online)
+            assert dev.daemon.uplink.window == 7  # the config's default is 100
+            proxy.stall = True
+            record_checkins(dev, 30)
+            uplink = dev.daemon.uplink
+            assert dev.wait_until(lambda: uplink.state.in_flight == 7, timeout=5)
+            time.sleep(0.5)  # the drain has had every chance to publish more
+            assert uplink.state.in_flight == 7
+            proxy.stall = False
+            events = subscriber.wait_events(30, timeout=60)
+            assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=30)
+            assert dev.wait_until(lambda: uplink.state.in_flight == 0, timeout=5)
+        finally:
+            dev.close()
+            proxy.stop()
+            subscriber.close()
+    check_delivery(events, 30)
