@@ -2,7 +2,8 @@
 
 Two backends behind one interface: ``zxing`` (zxing-cpp, the default) and
 ``zbar`` (pyzbar over libzbar0); ``zxing+zbar`` asks zbar only about symbols
-zxing found and could not decode.
+zxing found and could not decode, and takes a second, coarse zxing look at a
+frame where nothing was read.
 """
 
 from __future__ import annotations
