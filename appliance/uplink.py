@@ -1,9 +1,10 @@
 """The uplink: drains the outbox to the MQTT broker, in order, at least once.
 
-paho-mqtt 2.x runs the network on its own thread (``loop_start``); a drain
-thread of ours publishes unsent events in ``seq`` order, keeps at most
-``inflight`` of them unacknowledged, and marks an event sent only when its
-PUBACK has arrived. paho republishes unacknowledged messages after a
+paho-mqtt 2.x runs the network on its own thread (``loop_start``). The
+drain (`appliance.drain`) publishes unsent events in ``seq`` order, keeps at
+most ``inflight`` of them unacknowledged, and an event is marked sent only
+when its PUBACK has arrived; a drain thread of ours reads the outbox ahead
+and writes the marks. paho republishes unacknowledged messages after a
 reconnect; after a restart the drain starts again from the oldest unsent
 event, with the same ``event_id``. Nothing here ever blocks the camera loop.
 """
@@ -12,11 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import ssl
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -26,16 +25,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from appliance import __version__
 from appliance.clock import clock_synced, rfc3339_ms, utc_now
 from appliance.config import MqttConfig, parse_broker_url
-from appliance.outbox import Outbox, StoredEvent
+from appliance.drain import Drain
+from appliance.outbox import Outbox
 
 log = logging.getLogger("ravao.uplink")
 
-# Unacknowledged this long while connected: publish again (same event_id).
-RESEND_AFTER_S = 60.0
-STATUS_EVERY_S = 30.0
-STATUS_MIN_GAP_S = 2.0
-BATCH_WAIT_S = 0.005
-RETRY_REFUSED_S = 30  # an event the broker refused (MQTT 5) is published again after this  # acks are collected this long at most before they are marked  # the unsent count is republished at most this often
+STATUS_EVERY_S = 30.0  # the retained status is republished this often
+STATUS_MIN_GAP_S = 2.0  # and, when the unsent count changes, at most this often
+BUSY_WAIT_S = 0.005  # the drain thread looks this often while events are on their way
 
 
 @dataclass(frozen=True)
@@ -52,12 +49,6 @@ class Identity:
     def venue_topic(self, prefix: str, leaf: str) -> str:
         """The venue's topic: ``{prefix}/{venue_id}/{leaf}``."""
         return f"{prefix}/{self.venue_id}/{leaf}"
-
-
-@dataclass
-class _Inflight:
-    seq: int
-    since: float
 
 
 @dataclass
@@ -95,12 +86,11 @@ class Uplink:
         self.status_extra = status_extra or (lambda: {})
         self.state = UplinkState(queue=outbox.count_unsent())
         self._subscriptions: dict[str, Callable[[bytes], None]] = {}
-        self._acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._client: mqtt.Client | None = None
-        self._ack_batch = 1
+        self._drain_now: Drain | None = None
         # Events in flight at once: the config's, or less where an MQTT 5
         # broker's Receive Maximum says so (read on each connection).
         self.window = settings.inflight
@@ -226,11 +216,14 @@ class Uplink:
         self._set_state(online=False)
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        # Called under paho's own lock: hand the ack over, take no lock of ours.
-        # The drain thread wakes for a batch of acks, or within BATCH_WAIT_S.
-        self._acks.put((mid, not reason_code.is_failure))
-        if self._acks.qsize() >= self._ack_batch:
-            self._wake.set()
+        drain = self._drain_now
+        if drain is None:
+            return
+        try:
+            if drain.acknowledged(client, mid, not reason_code.is_failure):
+                self._wake.set()
+        except Exception:  # never into paho's network thread
+            log.exception("handling the acknowledgement of message %d failed", mid)
 
     def _on_message(self, client, userdata, message) -> None:
         handler = self._subscriptions.get(message.topic)
@@ -244,30 +237,28 @@ class Uplink:
     # -- the drain thread ----------------------------------------------
 
     def _drain(self) -> None:
-        # Never more than paho's own in-flight window: paho then sends each
-        # event as it is handed over, in order, also after a reconnect.
-        drain = _Drain(self.outbox, self.window, self.events_topic)
-        self._ack_batch = max(1, drain.window // 4)
+        drain = self._drain_now = Drain(self.outbox, self.window, self.events_topic)
         last_status, status_queue = time.monotonic(), self.state.queue  # on_connect sends the first
         connections = self._connections
         while not self._stop.is_set():
-            self._wake.wait(timeout=BATCH_WAIT_S if drain.inflight else 1.0)
+            self._wake.wait(timeout=1.0 if drain.idle() else BUSY_WAIT_S)
             self._wake.clear()
             try:
                 if connections != self._connections:
                     connections = self._connections
                     drain.reconnected()
                     drain.window = self.window
-                    self._ack_batch = max(1, drain.window // 4)
-                drain.take_acks(self._acks)
+                drain.mark_when_due()
                 client = self._client
                 if client is not None and self._connected.is_set():
-                    drain.publish(client)
+                    drain.resend_when_due()
+                    drain.read_ahead()
+                    drain.fill(client)
                 if self.on_drained is not None and drain.idle() and not self.outbox.count_unsent_on(self.events_topic):
                     log.info("every event of %s is delivered", self.events_topic)
                     threading.Thread(target=self.on_drained, name="ravao-drained", daemon=True).start()
                     return
-                self.state.in_flight = len(drain.inflight)
+                self.state.in_flight = drain.in_flight
                 self._set_state(queue=self.outbox.count_unsent())
                 now = time.monotonic()
                 since = now - last_status
@@ -307,86 +298,3 @@ class Uplink:
                 self.on_change(self.state)
             except Exception:
                 log.exception("uplink state callback failed")
-
-
-class _Drain:
-    """The drain thread's bookkeeping: what is in flight, what comes next,
-    and which acknowledgements still have to be written to the outbox."""
-
-    FETCH = 500  # unsent events read from the outbox at a time
-    MARK_EVERY_S = 0.05  # acknowledged events are marked sent in batches
-
-    def __init__(self, outbox: Outbox, window: int, topic: str) -> None:
-        self.outbox = outbox
-        self.window = window
-        self.topic = topic
-        self.resend_from: int | None = None  # a refused event: read again from here …
-        self.resend_at = 0.0  # … at this time
-        self.inflight: dict[int, _Inflight] = {}  # paho mid → event
-        self.pending: deque[StoredEvent] = deque()  # read from the outbox, not yet published
-        self.last_read = 0  # highest seq read into `pending`
-        self.to_mark: list[int] = []
-        self.marked_at = time.monotonic()
-
-    def take_acks(self, acks: "queue.SimpleQueue[tuple[int, bool]]") -> None:
-        """Move PUBACKed events to the marking batch; write it when due."""
-        while True:
-            try:
-                mid, ok = acks.get_nowait()
-            except queue.Empty:
-                break
-            entry = self.inflight.pop(mid, None)
-            if entry is None:
-                continue  # a status message, or an event from before a resend
-            if ok:
-                self.to_mark.append(entry.seq)
-            else:
-                log.warning("the broker refused event seq %d; publishing again from there in %ds",
-                            entry.seq, RETRY_REFUSED_S)
-                self.resend_from = min(entry.seq, self.resend_from or entry.seq)
-                self.resend_at = time.monotonic() + RETRY_REFUSED_S
-        now = time.monotonic()
-        if self.to_mark and (not self.inflight or now - self.marked_at >= self.MARK_EVERY_S):
-            self.flush_marks()
-
-    def idle(self) -> bool:
-        """Nothing in flight, nothing read and waiting, no acknowledgement unwritten."""
-        return not (self.inflight or self.pending or self.to_mark) and self.resend_from is None
-
-    def reconnected(self) -> None:
-        """paho has just resent what was in flight: their clocks start again."""
-        now = time.monotonic()
-        for entry in self.inflight.values():
-            entry.since = now
-
-    def flush_marks(self) -> None:
-        if self.to_mark:
-            self.outbox.mark_sent(self.to_mark)
-            self.to_mark = []
-        self.marked_at = time.monotonic()
-
-    def publish(self, client: mqtt.Client) -> None:
-        """Fill the in-flight window with the next events, in seq order."""
-        now = time.monotonic()
-        # Entries are added in time order, so the first one is the oldest.
-        if self.inflight and now - next(iter(self.inflight.values())).since > RESEND_AFTER_S:
-            log.warning("%d events unacknowledged for %ds; publishing them again", len(self.inflight), RESEND_AFTER_S)
-            self.inflight.clear()
-            self.pending.clear()
-            self.last_read = 0
-        if self.resend_from is not None and now >= self.resend_at:
-            self.pending.clear()
-            self.last_read, self.resend_from = self.resend_from - 1, None
-        while len(self.inflight) < self.window:
-            if not self.pending:
-                self.pending.extend(self.outbox.unsent(after_seq=self.last_read, limit=self.FETCH, topic=self.topic))
-                if not self.pending:
-                    return
-                self.last_read = self.pending[-1].seq
-            event = self.pending[0]
-            info = client.publish(event.topic, event.payload, qos=1)
-            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                log.warning("publishing seq %d failed: %s", event.seq, mqtt.error_string(info.rc))
-                return
-            self.pending.popleft()
-            self.inflight[info.mid] = _Inflight(event.seq, now)
