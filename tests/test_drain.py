@@ -49,6 +49,12 @@ class Client:
         else:
             self.drain.acknowledged(client, mid, not reason_code.is_failure)
 
+    def let_through(self) -> None:
+        """Stop holding; hand the drain the acknowledgements held so far."""
+        self.hold = False
+        for mid, ok in self.held:
+            self.drain.acknowledged(self.client, mid, ok)
+
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
@@ -67,6 +73,16 @@ def run_until_idle(drain: Drain, client: mqtt.Client, timeout: float = 20.0) -> 
     return False
 
 
+def assert_delivered_in_order(drain: Drain, paho: Client, outbox: Outbox, subscriber) -> None:
+    """Everything is published, acknowledged and marked; the subscriber got
+    every event once, in seq order."""
+    paho.let_through()
+    assert run_until_idle(drain, paho.client)
+    assert outbox.count_unsent() == 0
+    assert subscriber.wait_for(40)
+    assert [json.loads(p)["seq"] for _, p, _ in subscriber.messages] == list(range(1, 41))
+
+
 def test_every_event_once_in_order_never_more_than_the_window(outbox, broker, subscriber):
     paho = Client(broker.port)
     paho.drain = drain = Drain(outbox, window=6, topic=TOPIC)
@@ -79,15 +95,9 @@ def test_every_event_once_in_order_never_more_than_the_window(outbox, broker, su
         assert subscriber.wait_for(6)
         time.sleep(0.3)
         assert len(subscriber.messages) == 6  # nothing beyond the window
-        paho.hold = False
-        for mid, ok in paho.held:
-            drain.acknowledged(paho.client, mid, ok)
-        assert run_until_idle(drain, paho.client)
+        assert_delivered_in_order(drain, paho, outbox, subscriber)
     finally:
         paho.close()
-    assert outbox.count_unsent() == 0
-    assert subscriber.wait_for(40)
-    assert [json.loads(p)["seq"] for _, p, _ in subscriber.messages] == list(range(1, 41))
 
 
 def test_an_ack_that_finds_the_lock_taken_is_settled_by_the_holder(outbox, broker, subscriber):
@@ -110,12 +120,6 @@ def test_an_ack_that_finds_the_lock_taken_is_settled_by_the_holder(outbox, broke
         assert drain.in_flight == 3
         drain.flush_marks()
         assert outbox.count_unsent() == 39
-        paho.hold = False
-        for mid, ok in paho.held:
-            drain.acknowledged(paho.client, mid, ok)
-        assert run_until_idle(drain, paho.client)
+        assert_delivered_in_order(drain, paho, outbox, subscriber)
     finally:
         paho.close()
-    assert outbox.count_unsent() == 0
-    assert subscriber.wait_for(40)
-    assert [json.loads(p)["seq"] for _, p, _ in subscriber.messages] == list(range(1, 41))
