@@ -129,6 +129,19 @@ def test_the_idle_clock_moves_on_at_the_minute(clock):
         fb.close()
 
 
+def test_the_idle_screen_shows_no_time_while_the_clock_is_not_synchronised(clock):
+    clock.now = None  # what synced_local_time says on a device that has not reached a time server
+    device = dummy(width=128, height=64, mode="1")
+    fb = OledFeedback(DisplayConfig(), VENUE, device=device, clock=clock)
+    try:
+        assert wait_for(lambda: shows(device, idle(clock="--:--")))
+        clock.now = datetime(2026, 11, 27, 8, 15, 20)
+        fb.status(online=True, queue=0)  # any redraw now shows the time
+        assert wait_for(lambda: shows(device, idle(clock="08:15", online=True)))
+    finally:
+        fb.close()
+
+
 def test_english_screens(clock):
     device = dummy(width=128, height=64, mode="1")
     fb = OledFeedback(DisplayConfig(language="en"), VENUE, device=device, clock=clock)

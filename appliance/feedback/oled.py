@@ -21,6 +21,7 @@ from typing import Callable
 
 from PIL import Image
 
+from appliance.clock import clock_synced
 from appliance.config import DisplayConfig
 from appliance.decision import Decision, Result
 from appliance.feedback import Notice
@@ -76,15 +77,25 @@ def open_display(config: DisplayConfig):
         raise DisplayError(f"display: cannot open {config.driver}{where}: {exc}") from None
 
 
+UNKNOWN_TIME = "--:--"
+
+
+def synced_local_time() -> datetime | None:
+    """The local time, or None while the clock is not synchronised."""
+    return datetime.now() if clock_synced() else None
+
+
 class OledFeedback:
     """Feedback on the OLED named by `config.driver`, or on `device` (any
     luma device in mode "1", e.g. luma.core.device.dummy in tests).
 
-    `venue_name` heads the idle screen; `clock` gives the local time for it.
+    `venue_name` heads the idle screen; `clock` gives the local time for it,
+    or None while the time is not known (the idle screen then shows --:--
+    rather than a time that may be days off, as on a bus with no network).
     """
 
     def __init__(self, config: DisplayConfig, venue_name: str, *, device=None,
-                 clock: Callable[[], datetime] = datetime.now) -> None:
+                 clock: Callable[[], datetime | None] = synced_local_time) -> None:
         font(SMALL)  # a missing font fails here, at start, with the package to install
         self.device = device if device is not None else open_display(config)
         self.language = config.language
@@ -166,13 +177,14 @@ class OledFeedback:
         if self._result is not None and time.monotonic() < self._result_until:
             return self._result
         self._result = None
-        return replace(self._idle, clock=self.clock().strftime("%H:%M"))
+        now = self.clock()
+        return replace(self._idle, clock=now.strftime("%H:%M") if now is not None else UNKNOWN_TIME)
 
     def _until_next_change(self) -> float:
         """Seconds until the result screen ends, or else until the next minute."""
         if self._result is not None:
             return self._result_until - time.monotonic()
-        now = self.clock()
+        now = self.clock() or datetime.now()
         return 60.0 - now.second - now.microsecond / 1e6
 
     def _show(self, screen: Screen) -> bool:
