@@ -18,7 +18,6 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
@@ -26,18 +25,10 @@ from appliance.outbox import Outbox, StoredEvent
 
 log = logging.getLogger("ravao.uplink")
 
-# Unacknowledged this long while connected: publish again (same event_id).
-RESEND_AFTER_S = 60.0
 # An event the broker refused (MQTT 5 reason code) is published again after this.
 RETRY_REFUSED_S = 30.0
 
 _PUBLISHED = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)  # NO_CONN: paho sends it on reconnect
-
-
-@dataclass
-class _Inflight:
-    seq: int
-    since: float
 
 
 class Drain:
@@ -52,7 +43,7 @@ class Drain:
         self.window = window
         self.topic = topic
         self._lock = threading.Lock()
-        self._inflight: dict[int, _Inflight] = {}  # paho mid → event, oldest first
+        self._inflight: dict[int, int] = {}  # paho mid → seq
         self._pending: deque[StoredEvent] = deque()  # read from the outbox, not yet published
         self._last_read = 0  # highest seq read into `_pending`
         self._to_mark: list[int] = []
@@ -60,6 +51,7 @@ class Drain:
         self._resend_from: int | None = None  # a refused event: read again from here …
         self._resend_at = 0.0  # … at this time
         self._acks: deque[tuple[int, bool]] = deque()  # (mid, ok) not settled yet
+        self._closed = False  # stopping: acks are still settled, nothing more is published
 
     # -- paho's network thread -----------------------------------------
 
@@ -72,7 +64,8 @@ class Drain:
             return False  # `fill` holds it and settles this ack
         try:
             self._settle()
-            self._publish_next(client)
+            if not self._closed:
+                self._publish_next(client)
             return not self._inflight
         finally:
             self._lock.release()
@@ -80,16 +73,15 @@ class Drain:
     def _settle(self) -> None:
         while self._acks:
             mid, ok = self._acks.popleft()
-            entry = self._inflight.pop(mid, None)
-            if entry is None:
-                continue  # a status message, or an event from before a resend
+            seq = self._inflight.pop(mid, None)
+            if seq is None:
+                continue  # a status message
             if ok:
-                self._to_mark.append(entry.seq)
+                self._to_mark.append(seq)
             else:
-                self._refused(entry.seq)
+                self._refused(seq)
 
     def _publish_next(self, client: mqtt.Client) -> None:
-        now = time.monotonic()
         while len(self._inflight) < self.window and self._pending:
             event = self._pending[0]
             info = client.publish(event.topic, event.payload, qos=1)
@@ -97,11 +89,11 @@ class Drain:
                 log.warning("publishing seq %d failed: %s", event.seq, mqtt.error_string(info.rc))
                 return
             self._pending.popleft()
-            self._inflight[info.mid] = _Inflight(event.seq, now)
+            self._inflight[info.mid] = event.seq
 
     def _refused(self, seq: int) -> None:
         log.warning("the broker refused event seq %d; publishing again from there in %ds", seq, RETRY_REFUSED_S)
-        self._resend_from = min(seq, self._resend_from or seq)
+        self._resend_from = seq if self._resend_from is None else min(seq, self._resend_from)
         self._resend_at = time.monotonic() + RETRY_REFUSED_S
 
     # -- the drain thread ----------------------------------------------
@@ -109,6 +101,8 @@ class Drain:
     def fill(self, client: mqtt.Client) -> None:
         """Settle the acks that waited and publish what the window has room for."""
         with self._lock:
+            if self._closed:
+                return
             for _ in range(2):  # once more for the acks that came meanwhile
                 self._settle()
                 self._publish_next(client)
@@ -126,26 +120,13 @@ class Drain:
                 self._last_read = events[-1].seq
 
     def resend_when_due(self) -> None:
-        """Publish again what waited too long for its PUBACK, or what the
-        broker refused once its retry time has come."""
-        now = time.monotonic()
+        """Once its retry time has come, publish again from an event the
+        broker refused. (What the broker never acknowledged, paho publishes
+        again itself when it reconnects, as MQTT wants.)"""
         with self._lock:
-            if self._inflight and now - next(iter(self._inflight.values())).since > RESEND_AFTER_S:
-                log.warning("%d events unacknowledged for %ds; publishing them again",
-                            len(self._inflight), RESEND_AFTER_S)
-                self._inflight.clear()
-                self._pending.clear()
-                self._last_read = 0
-            if self._resend_from is not None and now >= self._resend_at:
+            if self._resend_from is not None and time.monotonic() >= self._resend_at:
                 self._pending.clear()
                 self._last_read, self._resend_from = self._resend_from - 1, None
-
-    def reconnected(self) -> None:
-        """paho has just resent what was in flight: their clocks start again."""
-        now = time.monotonic()
-        with self._lock:
-            for entry in self._inflight.values():
-                entry.since = now
 
     def mark_when_due(self) -> None:
         """Write the acknowledged events to the outbox, in batches."""
@@ -167,6 +148,17 @@ class Drain:
             with self._lock:
                 self._to_mark[:0] = marks  # kept for the next try
             raise
+
+    def close(self) -> None:
+        """Publish nothing more; acknowledgements are still settled."""
+        with self._lock:
+            self._closed = True
+
+    def finish(self) -> None:
+        """After the connection is closed: mark what was acknowledged."""
+        with self._lock:
+            self._settle()
+        self.flush_marks()
 
     @property
     def in_flight(self) -> int:

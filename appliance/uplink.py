@@ -89,12 +89,12 @@ class Uplink:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._connected = threading.Event()
+        self._resent = threading.Event()  # paho has published again what the last connection left unacknowledged
         self._client: mqtt.Client | None = None
         self._drain_now: Drain | None = None
         # Events in flight at once: the config's, or less where an MQTT 5
         # broker's Receive Maximum says so (read on each connection).
         self.window = settings.inflight
-        self._connections = 0  # counts successful connections; paho resends in-flight events on each
         self._thread: threading.Thread | None = None
 
     # -- public ---------------------------------------------------------
@@ -112,6 +112,7 @@ class Uplink:
             self._client = None
             return
         log.info("connecting to %s:%d%s", host, port, " (TLS)" if tls else "")
+        self._drain_now = Drain(self.outbox, self.window, self.events_topic)
         self._client.loop_start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._drain, name="ravao-uplink", daemon=True)
@@ -119,6 +120,9 @@ class Uplink:
 
     def stop(self, *, say_offline: bool = True) -> None:
         """Say "offline", disconnect and stop the threads."""
+        drain = self._drain_now
+        if drain is not None:
+            drain.close()
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -136,6 +140,12 @@ class Uplink:
             client.loop_stop()
         self._connected.clear()
         self._client = None
+        if drain is not None:
+            self._drain_now = None
+            try:
+                drain.finish()
+            except Exception:
+                log.exception("could not mark the last acknowledged events; they will be sent again")
 
     def reconfigure(self, identity: Identity, settings: MqttConfig) -> None:
         """Move to another identity or broker (a new setup QR); no restart."""
@@ -193,15 +203,26 @@ class Uplink:
         return client
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        try:
+            self._connected_now(client, reason_code, properties)
+        except Exception:  # never into paho's network thread
+            log.exception("handling the connection failed")
+
+    def _connected_now(self, client: mqtt.Client, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.warning("broker refused the connection: %s", reason_code)
             return
         log.info("connected to the broker")
+        # paho publishes again what was unacknowledged only after this
+        # callback: the drain waits for the first PUBACK, which comes after.
+        self._resent.clear()
         receive_maximum = getattr(properties, "ReceiveMaximum", None)
-        self.window = min(self.settings.inflight, receive_maximum or self.settings.inflight)
+        # The status messages count against the broker's Receive Maximum too.
+        self.window = min(self.settings.inflight, max(1, receive_maximum - 1) if receive_maximum else self.settings.inflight)
         if self.window < self.settings.inflight:
             log.info("the broker takes %d unacknowledged events at a time", self.window)
-        self._connections += 1
+        if self._drain_now is not None:
+            self._drain_now.window = self.window
         self._connected.set()
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
@@ -216,6 +237,9 @@ class Uplink:
         self._set_state(online=False)
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if not self._resent.is_set():
+            self._resent.set()
+            self._wake.set()
         drain = self._drain_now
         if drain is None:
             return
@@ -237,20 +261,16 @@ class Uplink:
     # -- the drain thread ----------------------------------------------
 
     def _drain(self) -> None:
-        drain = self._drain_now = Drain(self.outbox, self.window, self.events_topic)
+        drain = self._drain_now
         last_status, status_queue = time.monotonic(), self.state.queue  # on_connect sends the first
-        connections = self._connections
         while not self._stop.is_set():
-            self._wake.wait(timeout=1.0 if drain.idle() else BUSY_WAIT_S)
+            busy = self._connected.is_set() and not drain.idle()
+            self._wake.wait(timeout=BUSY_WAIT_S if busy else 1.0)
             self._wake.clear()
             try:
-                if connections != self._connections:
-                    connections = self._connections
-                    drain.reconnected()
-                    drain.window = self.window
                 drain.mark_when_due()
                 client = self._client
-                if client is not None and self._connected.is_set():
+                if client is not None and self._connected.is_set() and self._resent.is_set():
                     drain.resend_when_due()
                     drain.read_ahead()
                     drain.fill(client)

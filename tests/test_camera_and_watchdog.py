@@ -71,9 +71,10 @@ def test_watchdog_comes_from_the_camera_loop(tmp_path):
     def read() -> None:
         while not done.is_set():
             try:
-                messages.append((time.monotonic(), sock.recv(4096).decode()))
+                data = sock.recv(4096)
             except socket.timeout:
-                pass
+                continue
+            messages.append((time.monotonic(), data.decode()))  # the time it came, not when the wait began
 
     hang, release = threading.Event(), threading.Event()
     marks: dict[str, float] = {}
@@ -114,7 +115,8 @@ def test_watchdog_comes_from_the_camera_loop(tmp_path):
     feeds = [t for t, m in messages if m == "WATCHDOG=1"]
     assert messages[0][1] == "READY=1"
     before = [t for t in feeds if t < marks["hang"]]
-    during = [t for t in feeds if marks["hang"] + 0.05 < t < marks["release"]]
+    # A feed sent just before the hang may reach the reader a little after it.
+    during = [t for t in feeds if marks["hang"] + 0.1 < t < marks["release"]]
     after = [t for t in feeds if t > marks["release"]]
     assert len(before) >= 5 and len(after) >= 5, (len(before), len(after))
     assert during == [], "a hung camera loop must stop feeding the watchdog"

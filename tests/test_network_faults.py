@@ -74,6 +74,12 @@ def record_checkins(dev: Device, count: int) -> None:
         daemon._act(decision, time.monotonic(), now)
 
 
+def delivering(dev: Device) -> bool:
+    """One check-in, delivered: the uplink is connected and publishing."""
+    record_checkins(dev, 1)
+    return dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=10)
+
+
 def persistent_broker(tmp_path: Path) -> Broker:
     store = tmp_path / "store"
     store.mkdir()
@@ -161,20 +167,46 @@ def test_an_mqtt5_broker_s_receive_maximum_bounds_the_events_in_flight(tmp_path)
         dev = Device(tmp_path, device_toml(tmp_path / "state", None, extra=mqtt))
         subscriber = Subscriber(broker.port, "ravao/+/+/events")
         try:
-            assert dev.wait_until(lambda: dev.daemon.uplink.state.online)
-            assert dev.daemon.uplink.window == 7  # the config's default is 100
+            assert delivering(dev)
+            assert dev.daemon.uplink.window == 6  # 7 less one for a status message; the config's default is 100
             proxy.stall = True
             record_checkins(dev, 30)
             uplink = dev.daemon.uplink
-            assert dev.wait_until(lambda: uplink.state.in_flight == 7, timeout=5)
+            assert dev.wait_until(lambda: uplink.state.in_flight == 6, timeout=5)
             time.sleep(0.5)  # the drain has had every chance to publish more
-            assert uplink.state.in_flight == 7
+            assert uplink.state.in_flight == 6
             proxy.stall = False
-            events = subscriber.wait_events(30, timeout=60)
+            events = subscriber.wait_events(31, timeout=60)
             assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=30)
             assert dev.wait_until(lambda: uplink.state.in_flight == 0, timeout=5)
         finally:
             dev.close()
             proxy.stop()
             subscriber.close()
-    check_delivery(events, 30)
+    check_delivery(events, 31)
+
+
+def test_after_a_reconnect_nothing_new_goes_out_before_what_was_unacknowledged(tmp_path, broker, subscriber):
+    proxy = Proxy(broker.port).start()
+    dev = device_behind(tmp_path, proxy)
+    uplink = dev.daemon.uplink
+    try:
+        assert delivering(dev)
+        proxy.stall = True
+        record_checkins(dev, 20)  # published, never acknowledged
+        assert dev.wait_until(lambda: uplink.state.in_flight == 20, timeout=5)
+        proxy.stop()  # the link drops; paho keeps the 20 to publish again
+        assert dev.wait_until(lambda: not uplink.state.online, timeout=10)
+        record_checkins(dev, 20)  # recorded while the link is down
+        # Hold paho's thread inside on_connect (where the display is told the
+        # device is online); paho publishes the 20 again only after it.
+        told = uplink.on_change
+        uplink.on_change = lambda state: (time.sleep(0.5) if state.online else None, told(state))
+        proxy.stall = False
+        proxy.start()
+        events = subscriber.wait_events(41, timeout=60)
+        assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=30)
+    finally:
+        dev.close()
+        proxy.stop()
+    check_delivery(events, 41)
