@@ -5,8 +5,8 @@ for marking in the outbox.
 Each PUBACK's callback, on paho's network thread, publishes the next event
 at once: publishing costs least there, with no other thread contending for
 paho's message lock. The uplink's drain thread fills the window when events
-arrive (`fill`), reads the outbox ahead, writes the marks and handles the
-resends. Every publish happens under one lock, in `seq` order from one
+arrive (`fill`), reads the outbox ahead, writes the marks and publishes
+again what the broker refused. Every publish happens under one lock, in `seq` order from one
 queue. paho calls ``on_publish`` holding its own message lock, while `fill`
 calls paho holding ours; so the callback never waits for our lock: an ack
 that finds it taken is queued, and whoever holds the lock settles it.

@@ -5,8 +5,9 @@ drain (`appliance.drain`) publishes unsent events in ``seq`` order, keeps at
 most ``inflight`` of them unacknowledged, and an event is marked sent only
 when its PUBACK has arrived; a drain thread of ours reads the outbox ahead
 and writes the marks. paho republishes unacknowledged messages after a
-reconnect; after a restart the drain starts again from the oldest unsent
-event, with the same ``event_id``. Nothing here ever blocks the camera loop.
+reconnect, and the drain publishes nothing new until it has; after a
+restart the drain starts again from the oldest unsent event, with the same
+``event_id``. Nothing here ever blocks the camera loop.
 """
 
 from __future__ import annotations
