@@ -74,10 +74,15 @@ def record_checkins(dev: Device, count: int) -> None:
         daemon._act(decision, time.monotonic(), now)
 
 
+def all_sent(dev: Device, timeout: float = 30) -> bool:
+    """Wait until the broker has acknowledged every event in the outbox."""
+    return dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=timeout)
+
+
 def delivering(dev: Device) -> bool:
     """One check-in, delivered: the uplink is connected and publishing."""
     record_checkins(dev, 1)
-    return dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=10)
+    return all_sent(dev, timeout=10)
 
 
 def persistent_broker(tmp_path: Path) -> Broker:
@@ -97,7 +102,7 @@ def test_long_outage_then_everything_in_order(tmp_path):
             assert dev.daemon.outbox.count_unsent() == 10_000
             proxy.start()
             events = consumer.wait(10_000, timeout=180)
-            assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=30)
+            assert all_sent(dev)
         finally:
             dev.close()
             proxy.stop()
@@ -119,7 +124,7 @@ def test_broker_restarts_in_the_middle_of_a_drain(tmp_path):
             broker.start()
             proxy.start()
             events = consumer.wait(3_000, timeout=180)
-            assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=30)
+            assert all_sent(dev)
         finally:
             dev.close()
             proxy.stop()
@@ -139,7 +144,7 @@ def test_a_broker_that_never_acknowledges(tmp_path, broker, subscriber):
         assert dev.wait_until(lambda: dev.daemon.uplink.state.queue == 12, timeout=5)
         proxy.stall = False
         events = subscriber.wait_events(12, timeout=60)
-        assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=60)
+        assert all_sent(dev, timeout=60)
     finally:
         dev.close()
         proxy.stop()
@@ -153,7 +158,7 @@ def test_a_slow_link(tmp_path, broker, subscriber):
     try:
         record_checkins(dev, 200)
         events = subscriber.wait_events(200, timeout=90)
-        assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=30)
+        assert all_sent(dev)
     finally:
         dev.close()
         proxy.stop()
@@ -177,7 +182,7 @@ def test_an_mqtt5_broker_s_receive_maximum_bounds_the_events_in_flight(tmp_path)
             assert uplink.state.in_flight == 6
             proxy.stall = False
             events = subscriber.wait_events(31, timeout=60)
-            assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=30)
+            assert all_sent(dev)
             assert dev.wait_until(lambda: uplink.state.in_flight == 0, timeout=5)
         finally:
             dev.close()
@@ -205,7 +210,7 @@ def test_after_a_reconnect_nothing_new_goes_out_before_what_was_unacknowledged(t
         proxy.stall = False
         proxy.start()
         events = subscriber.wait_events(41, timeout=60)
-        assert dev.wait_until(lambda: dev.daemon.outbox.count_unsent() == 0, timeout=30)
+        assert all_sent(dev)
     finally:
         dev.close()
         proxy.stop()
