@@ -218,8 +218,9 @@ class Uplink:
         # callback: the drain waits for the first PUBACK, which comes after.
         self._resent.clear()
         receive_maximum = getattr(properties, "ReceiveMaximum", None)
-        # The status messages count against the broker's Receive Maximum too.
-        self.window = min(self.settings.inflight, max(1, receive_maximum - 1) if receive_maximum else self.settings.inflight)
+        self.window = self.settings.inflight
+        if receive_maximum:  # less one: the status messages count against it too
+            self.window = min(self.window, max(1, receive_maximum - 1))
         if self.window < self.settings.inflight:
             log.info("the broker takes %d unacknowledged events at a time", self.window)
         if self._drain_now is not None:
