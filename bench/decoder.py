@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 from appliance.decoder import make_decoder  # noqa: E402
 from appliance.sources.simulated import IMAGE_SUFFIXES, load_gray  # noqa: E402
 
-TESTDATA = REPO.parent / "shared" / "testdata"
+TESTDATA = REPO / "tests" / "data"
 
 
 def samples() -> list[tuple[Path, str, str | None]]:

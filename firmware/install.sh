@@ -82,8 +82,8 @@ fi
 APT_PACKAGES=(
     python3 python3-venv python3-pip
     python3-picamera2 python3-libcamera python3-lgpio python3-numpy
-    libzbar0 fonts-dejavu-core
-    network-manager polkitd i2c-tools
+    libzbar0 fonts-dejavu-extra
+    network-manager polkitd i2c-tools systemd
 )
 VENV=/opt/ravao/venv
 USER_NAME=ravao

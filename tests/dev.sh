@@ -3,14 +3,35 @@
 #   tests/dev.sh demo        the appliance's main job, simulated, against a local Mosquitto
 #   tests/dev.sh test [ARGS] the whole test suite (ARGS go to pytest)
 # Installs what it needs: apt packages (as root, or through sudo) and a
-# virtual environment in .venv with ravao and its test tools.
+# virtual environment in .venv with ravao and its test tools. What apt and
+# pip print goes to .setup.log; the terminal gets one line per step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto mosquitto-clients libzbar0 fonts-dejavu-core python3-venv python3-dev shellcheck)
+# fonts-dejavu-extra holds DejaVu Sans Condensed (the display's font);
+# systemd brings systemd-analyze and systemd-sysusers for the unit tests,
+# and is missing from minimal and container roots.
+APT_PACKAGES=(mosquitto mosquitto-clients libzbar0 fonts-dejavu-extra python3-venv python3-dev
+              shellcheck systemd)
+LOG=$PWD/.setup.log
+: >"$LOG"
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# step LABEL COMMAND...: runs COMMAND with its output in $LOG, then prints
+# LABEL and how long it took; on failure, the end of the log.
+step() {
+  local label=$1 start=$SECONDS
+  shift
+  echo "== $label" >>"$LOG"
+  if ! "$@" >>"$LOG" 2>&1; then
+    echo "== $label: FAILED; the end of $LOG:" >&2
+    tail -n 25 "$LOG" >&2
+    exit 1
+  fi
+  echo "== $label ($((SECONDS - start)) s)" >&2
 }
 
 install_apt_packages() {
@@ -18,21 +39,19 @@ install_apt_packages() {
   for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    echo "== installing ${missing[*]}" >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-  fi
+  [ "${#missing[@]}" -gt 0 ] || return 0
+  step "apt: updating the package lists" as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+  step "apt: installing ${missing[*]}" \
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
 make_venv() {
   local stamp=.venv/.ravao-installed want
   want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-  [ -x .venv/bin/python ] || python3 -m venv .venv
+  [ -x .venv/bin/python ] || step "python: making .venv" python3 -m venv .venv
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "== installing ravao into .venv" >&2
-    .venv/bin/python -m pip install -q --upgrade pip >&2
-    .venv/bin/python -m pip install -q -e '.[test]' >&2
+    step "pip: upgrading pip in .venv" .venv/bin/python -m pip install --upgrade pip
+    step "pip: installing ravao and its test tools into .venv" .venv/bin/python -m pip install -e '.[test]'
     echo "$want" > "$stamp"
   fi
 }

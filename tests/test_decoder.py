@@ -12,7 +12,7 @@ from appliance.decoder import make_decoder
 from appliance.sources.simulated import load_gray
 from samples import CARDS, qr_bytes_png, qr_png
 
-TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
+TESTDATA = Path(__file__).resolve().parent / "data"
 BACKENDS = ["zxing", "zbar", "zxing+zbar"]
 
 

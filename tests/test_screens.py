@@ -9,6 +9,8 @@ tests are then reported as skipped): look at every one before committing.
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import unicodedata
 from pathlib import Path
 
@@ -134,7 +136,7 @@ def test_a_missing_font_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setattr(fonts, "FONT_DIRS", (tmp_path,))
     font.cache_clear()
     try:
-        with pytest.raises(FontMissing, match="apt install fonts-dejavu-core"):
+        with pytest.raises(FontMissing, match="apt install fonts-dejavu-extra"):
             font(13)
     finally:
         font.cache_clear()
@@ -214,3 +216,14 @@ def test_the_venue_is_cut_to_the_screen_width():
 def test_a_hostile_name_is_bounded_and_drawable():
     shown = short_name("A" * 100_000 + " " + "ễ" * 100_000, pixels_fit(WIDTH))
     assert pixels_fit(WIDTH)(shown) and shown.endswith(ELLIPSIS)
+
+
+def test_the_named_package_really_holds_the_font_and_both_installers_install_it():
+    """Debian 12's fonts-dejavu-core has no condensed faces: the package named in
+    the error must be the one whose file list has them, and the set-up must install it."""
+    listed = subprocess.run(["dpkg-query", "-L", fonts.APT_PACKAGE], capture_output=True, text=True, check=True)
+    files = {Path(line).name for line in listed.stdout.splitlines()}
+    assert {fonts.REGULAR, fonts.BOLD} <= files
+    repo = Path(__file__).resolve().parent.parent
+    for script in (repo / "tests" / "dev.sh", repo / "firmware" / "install.sh"):
+        assert re.search(rf"\b{re.escape(fonts.APT_PACKAGE)}\b", script.read_text()), script

@@ -16,12 +16,13 @@ from pathlib import Path
 from PIL import ImageFont
 
 FONT_DIRS = (
-    Path("/usr/share/fonts/truetype/dejavu"),  # Debian, Raspberry Pi OS: fonts-dejavu-core
+    Path("/usr/share/fonts/truetype/dejavu"),  # Debian, Raspberry Pi OS: fonts-dejavu-extra
     Path("/usr/share/fonts/dejavu"),
     Path("/usr/share/fonts/TTF"),
 )
 REGULAR, BOLD = "DejaVuSansCondensed.ttf", "DejaVuSansCondensed-Bold.ttf"
-APT_PACKAGE = "fonts-dejavu-core"
+# Debian 12 ships the condensed faces in -extra, not in -core.
+APT_PACKAGE = "fonts-dejavu-extra"
 
 
 class FontMissing(Exception):
