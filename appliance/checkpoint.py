@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Callable, Collection
 
 from appliance.credentials import Classifier, unknown_credential
-from appliance.decision import Decision, Reason, Result
+from appliance.decision import Decision, Result
+from ravao_protocol.refusals import Reason
 from appliance.decoder import DecodedCode
 from appliance.directions import Directions
 

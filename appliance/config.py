@@ -9,12 +9,14 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ravao_protocol.errors import UserError
+from ravao_protocol.settings import BrokerSettings, DeviceSettings
 
-class ConfigError(Exception):
+
+class ConfigError(UserError):
     """A config file that cannot be used; the message is one line."""
 
 
@@ -30,18 +32,6 @@ def _pin(value: object) -> object:
     if value == "" or value is None:
         return None
     return value
-
-
-class DeviceConfig(Section):
-    """Who the device is. Absent on a new device: it waits for a setup QR."""
-
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-    venue_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-    venue_name: str = ""
-    mode: Literal["door", "bus"] = "door"
-    direction: Literal["in", "out", "toggle", "button"] = "in"
-    vehicle: str = ""
-    route: str = ""
 
 
 class CameraConfig(Section):
@@ -67,25 +57,16 @@ class DecoderConfig(Section):
     backend: Literal["zxing", "zbar", "zxing+zbar"] = "zxing"
 
 
-class MqttConfig(Section):
-    """The broker the device sends its events to."""
+class MqttConfig(BrokerSettings):
+    """The broker the device sends its events to (``[mqtt]``): the shared broker
+    settings, and how this device connects."""
 
-    url: str = "mqtt://127.0.0.1:1883"
-    username: str = ""
-    password: str = ""
     ca_file: str = ""
     cert_file: str = ""
     key_file: str = ""
-    topic_prefix: str = Field("ravao", min_length=1, pattern=r"^[^#+\x00]+$")
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     keepalive: int = Field(30, ge=5, le=3600)
     inflight: int = Field(100, ge=1, le=1000)  # events published and not yet acknowledged
-
-    @field_validator("url")
-    @classmethod
-    def _broker_url(cls, value: str) -> str:
-        parse_broker_url(value)
-        return value
 
     @model_validator(mode="after")
     def _cert_and_key(self) -> "MqttConfig":
@@ -154,7 +135,7 @@ class DisplayConfig(Section):
 class Config(Section):
     """The whole config file."""
 
-    device: DeviceConfig | None = None
+    device: DeviceSettings | None = None  # absent on a new device: it waits for a setup QR
     camera: CameraConfig = CameraConfig()
     decoder: DecoderConfig = DecoderConfig()
     mqtt: MqttConfig = MqttConfig()
@@ -163,23 +144,6 @@ class Config(Section):
     privacy: PrivacyConfig = PrivacyConfig()
     gpio: GpioConfig = GpioConfig()
     display: DisplayConfig = DisplayConfig()
-
-
-def parse_broker_url(url: str) -> tuple[bool, str, int]:
-    """`mqtt://host[:port]` or `mqtts://host[:port]` → (tls, host, port)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise ValueError(f"broker URL must start with mqtt:// or mqtts://, not {url!r}")
-    if not parts.hostname:
-        raise ValueError(f"broker URL has no host: {url!r}")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"broker URL takes only a host and port: {url!r}")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"broker URL has a bad port: {url!r}") from None
-    tls = parts.scheme == "mqtts"
-    return tls, parts.hostname, port or (8883 if tls else 1883)
 
 
 def _describe(err: ValidationError) -> str:

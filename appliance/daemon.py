@@ -21,9 +21,12 @@ from pydantic import ValidationError
 
 from appliance.checkpoint import Checkpoint
 from appliance.clock import clock_synced, rfc3339_ms, utc_now
-from appliance.config import Config, DeviceConfig, MqttConfig
+from appliance.config import Config, MqttConfig
+from ravao_protocol import topics
+from ravao_protocol.settings import DeviceSettings
 from appliance.credentials import Classifier
-from appliance.decision import NOT_A_PERSON, Decision, Refused, Result
+from appliance.decision import NOT_A_PERSON, Decision, Result
+from ravao_protocol.refusals import Refused
 from appliance.decoder import make_decoder
 from appliance.directions import ButtonDirection, Directions, FixedDirection, ToggleDirection
 from appliance.feedback import Feedback, Notice
@@ -31,13 +34,13 @@ from appliance.feedback.factory import build_feedback
 from appliance.notify import Notifier
 from appliance.outbox import Outbox
 from appliance.setup import SetupDesk, provisioned_config, route_of
-from appliance.errors import UserError
+from ravao_protocol.errors import UserError
 from appliance.sources import FrameSource, SourceError, open_source, parse_source
 from appliance.state import DeviceState
 from appliance.trust import Keyring, formats_for
 from appliance.uplink import Identity, Uplink, UplinkState
 from appliance.wifi import WifiJoiner
-from provisioning.revocations import verify_revocations
+from ravao_protocol.revocations import verify_revocations
 
 log = logging.getLogger("ravao")
 
@@ -48,7 +51,7 @@ PURGE_EVERY_S = 3600.0  # sent events past the retention are deleted this often
 RATE_EVERY_S = 60.0  # the frame rate goes to the log this often
 
 
-def directions_for(device: DeviceConfig | None, outbox: Outbox) -> Directions:
+def directions_for(device: DeviceSettings | None, outbox: Outbox) -> Directions:
     """The direction policy of a device section."""
     if device is None or device.direction in ("in", "out"):
         return FixedDirection(device.direction if device else "in")
@@ -104,7 +107,7 @@ class Daemon:
         if self.identity is not None:
             self.uplink = Uplink(self.outbox, self.identity, self.mqtt,
                                  on_change=self._uplink_changed, status_extra=self._status_extra)
-            self.uplink.subscribe(self.identity.venue_topic(self.mqtt.topic_prefix, "revocations"),
+            self.uplink.subscribe(topics.revocations(self.mqtt.topic_prefix, self.identity.venue_id),
                                   self._revocations)
         if old is not None:
             # Saying "offline" to the old broker takes network time: not on the camera loop.

@@ -4,53 +4,11 @@ decision logic, the outbox and the feedback (no hardware, no network)."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-
-class Reason(str, enum.Enum):
-    """Why a code failed; the values are the contract's `reason` strings."""
-
-    UNSUPPORTED = "unsupported"
-    MALFORMED = "malformed"
-    BAD_SIGNATURE = "bad_signature"
-    UNKNOWN_ISSUER = "unknown_issuer"
-    EXPIRED = "expired"
-    NOT_YET_VALID = "not_yet_valid"
-    REVOKED = "revoked"
-    NOT_ACCEPTED = "not_accepted"
-
-
-class Refused(Exception):
-    """Raised by a credential reader or verifier: the code fails for `reason`."""
-
-    def __init__(self, reason: Reason, detail: str = "", credential: "Credential | None" = None) -> None:
-        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
-        self.reason = reason
-        self.detail = detail
-        # What the code could be trusted to say about its holder (a revoked
-        # but genuine pass); None: the event describes it by hash only.
-        self.credential = credential
-
-
-@dataclass(frozen=True)
-class Credential:
-    """A credential as read from a QR code.
-
-    `type` is the contract's credential type (`cccd`, `pass`, `unknown`, …),
-    `id` identifies the person for dedupe and toggle, `fields` is what the
-    event's `credential` object carries (besides `type`), and `name` is the
-    person's name for the display (may be empty).
-    """
-
-    type: str
-    id: str
-    fields: dict[str, Any] = field(default_factory=dict)
-    name: str = ""
-
-    def event_object(self) -> dict[str, Any]:
-        """The event's `credential` object."""
-        return {"type": self.type, **self.fields}
+from ravao_protocol.credential import Credential
+from ravao_protocol.refusals import Reason
 
 
 class Result(str, enum.Enum):

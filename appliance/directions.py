@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from appliance.decision import Credential
+from ravao_protocol.credential import Credential
 from appliance.outbox import Outbox
 
 SqlStep = tuple[str, tuple]

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-SCHEMA = "ravao.checkin/1"
+from ravao_protocol.events import CHECKIN_SCHEMA
+
 
 log = logging.getLogger("ravao.outbox")
 
@@ -119,7 +120,7 @@ class Outbox:
             try:
                 row = db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
                 seq = (row[0] if row else 0) + 1
-                event = {"schema": SCHEMA, "event_id": str(uuid.uuid4()), "seq": seq, **fields}
+                event = {"schema": CHECKIN_SCHEMA, "event_id": str(uuid.uuid4()), "seq": seq, **fields}
                 payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
                 db.execute("INSERT OR REPLACE INTO counters(name, value) VALUES ('seq', ?)", (seq,))
                 db.execute(

@@ -15,19 +15,23 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from appliance.config import Config, DeviceConfig, MqttConfig
+from appliance.config import Config, MqttConfig
+from ravao_protocol.settings import DeviceSettings
 from appliance.credentials import unknown_credential
-from appliance.decision import Credential, Decision, Reason, Refused, Result
+from ravao_protocol.credential import Credential
+from appliance.decision import Decision, Result
+from ravao_protocol.refusals import Reason, Refused
 from appliance.decoder import DecodedCode
 from appliance.state import DeviceState
 from appliance.wifi import WifiJoiner, WifiNetwork, WifiQRError, parse_wifi_qr
-from provisioning.envelope import SETUP_PREFIX
-from provisioning.setup_qr import SetupQR, verify_setup_qr
+from ravao_protocol.envelope import SETUP_PREFIX
+from ravao_protocol import topics
+from ravao_protocol.setup_qr import SetupQR, SetupSettings, verify_setup_qr
 
 log = logging.getLogger("ravao.setup")
 
 
-def provisioned_config(config: Config, state: DeviceState) -> tuple[DeviceConfig | None, MqttConfig]:
+def provisioned_config(config: Config, state: DeviceState) -> tuple[DeviceSettings | None, MqttConfig]:
     """The device section and broker in force: the last setup QR's, else the
     config file's; none after a factory reset until the next setup QR."""
     settings = state.provisioned()
@@ -42,30 +46,21 @@ def provisioned_config(config: Config, state: DeviceState) -> tuple[DeviceConfig
     return config.device, config.mqtt
 
 
-def route_of(device: DeviceConfig | None, mqtt: MqttConfig) -> dict[str, Any] | None:
+def route_of(device: DeviceSettings | None, mqtt: MqttConfig) -> dict[str, Any] | None:
     """Where an identity's events go (its events topic and broker), as kept
     in the device state when the device leaves that identity."""
     if device is None:
         return None
-    return {"topic": f"{mqtt.topic_prefix}/{device.venue_id}/{device.id}/events", "device_id": device.id,
+    return {"topic": topics.events(mqtt.topic_prefix, device.venue_id, device.id), "device_id": device.id,
             "venue_id": device.venue_id, "mqtt": mqtt.model_dump()}
 
 
-def settings_to_config(settings: dict[str, Any], mqtt: MqttConfig) -> tuple[DeviceConfig, MqttConfig]:
-    """A setup QR's settings as the config sections they replace."""
-    device = DeviceConfig(
-        id=settings["device_id"], venue_id=settings["venue_id"], venue_name=settings.get("venue_name", ""),
-        mode=settings.get("mode", "door"), direction=settings.get("direction", "in"),
-        vehicle=settings.get("vehicle", ""), route=settings.get("route", ""),
-    )
-    broker = MqttConfig.model_validate({
-        **mqtt.model_dump(),
-        "url": settings["broker_url"],
-        "username": settings.get("broker_user", ""),
-        "password": settings.get("broker_password", ""),
-        "topic_prefix": settings.get("topic_prefix", "ravao"),
-    })
-    return device, broker
+def settings_to_config(settings: dict[str, Any], mqtt: MqttConfig) -> tuple[DeviceSettings, MqttConfig]:
+    """A setup QR's settings (as the state keeps them) as the config sections
+    they replace; ``ValidationError`` or ``TypeError`` if they are unusable."""
+    applied = SetupSettings(**{"issued_at": 0, "expires": 0, **settings})
+    broker = MqttConfig.model_validate({**mqtt.model_dump(), **applied.broker().model_dump()})
+    return applied.device(), broker
 
 
 def setup_credential(qr: SetupQR) -> Credential:
@@ -123,7 +118,7 @@ class SetupDesk:
         if self.dry_run:
             return Decision(Result.PASS, setup_credential(qr), self.direction())
         leaving = self.route()
-        new_topic = f"{qr.settings.topic_prefix}/{device.venue_id}/{device.id}/events"
+        new_topic = topics.events(qr.settings.topic_prefix, device.venue_id, device.id)
         retire = leaving if leaving is not None and leaving["topic"] != new_topic else None
         self.state.apply_setup(qr.signer, settings, qr.settings.issued_at, qr.token_id, retire=retire)
         log.info("setup QR %s applied: device %s of venue %s, broker %s", qr.token_id, device.id, device.venue_id,

@@ -19,7 +19,7 @@ from tinydb import TinyDB
 from tinydb.table import Document
 from tinydb.storages import Storage
 
-from appliance.atomic import write_atomic
+from ravao_protocol.atomic import write_atomic
 
 log = logging.getLogger("ravao.state")
 

@@ -11,7 +11,7 @@ from appliance.credentials import CredentialFormat
 from appliance.credentials.cccd import CccdFormat
 from appliance.credentials.venue_pass import VenuePassFormat
 from appliance.state import DeviceState
-from provisioning.keys import key_id, load_public_key_pem
+from ravao_protocol.keys import key_id, load_public_key_pem
 
 
 class Keyring:

@@ -25,7 +25,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from appliance import __version__
 from appliance.clock import clock_synced, rfc3339_ms, utc_now
-from appliance.config import MqttConfig, parse_broker_url
+from appliance.config import MqttConfig
+from ravao_protocol import topics
+from ravao_protocol.settings import parse_broker_url
 from appliance.drain import Drain
 from appliance.outbox import Outbox
 
@@ -43,13 +45,9 @@ class Identity:
     device_id: str
     venue_id: str
 
-    def topic(self, prefix: str, leaf: str) -> str:
-        """This device's topic: ``{prefix}/{venue_id}/{device_id}/{leaf}``."""
-        return f"{prefix}/{self.venue_id}/{self.device_id}/{leaf}"
-
-    def venue_topic(self, prefix: str, leaf: str) -> str:
-        """The venue's topic: ``{prefix}/{venue_id}/{leaf}``."""
-        return f"{prefix}/{self.venue_id}/{leaf}"
+    def topic(self, prefix: str, leaf: topics.DeviceLeaf) -> str:
+        """This device's events or status topic."""
+        return topics.device_topic(prefix, self.venue_id, self.device_id, leaf)
 
 
 @dataclass

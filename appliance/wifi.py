@@ -16,6 +16,8 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from ravao_protocol.fields import wpa_key
+
 log = logging.getLogger("ravao.wifi")
 
 _PCT = re.compile(rb"%[0-9A-Fa-f]{2}")
@@ -81,9 +83,12 @@ def parse_wifi_qr(text: str) -> WifiNetwork:
     if not ssid or len(ssid.encode("utf-8")) > 32:
         raise WifiQRError("the network name is missing or longer than 32 bytes")
     if kind in ("WPA", "WPA2", "WPA3", "SAE"):
-        if not ((8 <= len(psk) <= 63 and psk.isascii() and psk.isprintable())
-                or (len(psk) == 64 and all(c in "0123456789abcdefABCDEF" for c in psk))):
-            raise WifiQRError("a WPA key is 8-63 printable ASCII characters or 64 hex digits")
+        try:
+            if not psk:
+                raise ValueError("a WPA network has a key")
+            wpa_key(psk)
+        except ValueError:
+            raise WifiQRError("a WPA key is 8-63 printable ASCII characters or 64 hex digits") from None
     elif kind == "NOPASS":
         psk = ""
     else:

@@ -51,8 +51,8 @@ with atheris.instrument_imports(include=["appliance", "provisioning", "base45", 
     from appliance.decision import Result
     from appliance.decoder import text_of
     from decide_harness import T0, DecidePath, check_credential, check_refused, setup_qr
-    from provisioning.keys import key_id, spki_der
-    from provisioning.passes import issue_pass
+    from ravao_protocol.keys import key_id, spki_der
+    from ravao_protocol.passes import issue_pass
 
 logging.disable(logging.CRITICAL)  # one warning per refused setup QR otherwise
 

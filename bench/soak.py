@@ -52,7 +52,7 @@ def main() -> None:
             f'[decoder]\nbackend = "{args.backend}"\n[mqtt]\nurl = "{broker.url}"\n'
             f'[storage]\nstate_dir = "{work / "state"}"\n[policy]\ndedupe_seconds = 0\n')
         with log_path.open("wb") as log:
-            daemon = subprocess.Popen([sys.executable, "-m", "appliance", "run", "--config", str(config)],
+            daemon = subprocess.Popen([sys.executable, "-m", "ravao", "run", "--config", str(config)],
                                       cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         samples = []
         end = time.monotonic() + args.minutes * 60

@@ -1,7 +1,5 @@
-"""The venue owner's side: owner keys, signed setup QRs and venue passes,
-revocation lists, and Mosquitto accounts for the devices.
-
-Used on the owner's laptop; the verifying half (:mod:`provisioning.envelope`,
-:mod:`provisioning.setup_qr`, :mod:`provisioning.passes`,
-:mod:`provisioning.revocations`) also runs on the device.
+"""The venue owner's side: the owner's key files, issuing passes and setup
+QRs, the revocation list, publishing it, and Mosquitto accounts for the
+devices. The formats themselves (and their verification, which the device
+runs) are in :mod:`ravao_protocol`.
 """

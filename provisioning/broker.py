@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from appliance.errors import UserError
-from provisioning import fields
+from ravao_protocol import topics
+from ravao_protocol.errors import UserError
+from ravao_protocol import fields
 from provisioning.files import write_atomic
 
 PASSWD_FILE = "ravao.passwd"
@@ -137,17 +138,17 @@ def acl_text(devices: Sequence[DeviceAccount], owner_user: str, topic_prefix: st
     ]
     for venue in sorted({d.venue_id for d in devices}):
         lines += [
-            f"topic readwrite {p}/{venue}/revocations",
-            f"topic read {p}/{venue}/+/events",
-            f"topic read {p}/{venue}/+/status",
+            f"topic readwrite {topics.revocations(p, venue)}",
+            f"topic read {topics.events(p, venue, '+')}",
+            f"topic read {topics.status(p, venue, '+')}",
         ]
     for d in devices:
         lines += [
             "",
             f"user {d.user}",
-            f"topic write {p}/{d.venue_id}/{d.device_id}/events",
-            f"topic write {p}/{d.venue_id}/{d.device_id}/status",
-            f"topic read {p}/{d.venue_id}/revocations",
+            f"topic write {topics.events(p, d.venue_id, d.device_id)}",
+            f"topic write {topics.status(p, d.venue_id, d.device_id)}",
+            f"topic read {topics.revocations(p, d.venue_id)}",
         ]
     return "\n".join(lines) + "\n"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance import atomic
-from appliance.errors import UserError
+from ravao_protocol import atomic
+from ravao_protocol.errors import UserError
 
 
 def write_atomic(path: str | Path, data: bytes, mode: int = 0o600) -> None:

@@ -14,8 +14,8 @@ from typing import Any, Sequence
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from appliance.config import parse_broker_url
-from appliance.errors import UserError
+from ravao_protocol.settings import parse_broker_url
+from ravao_protocol.errors import UserError
 
 
 def publish_retained(

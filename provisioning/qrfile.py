@@ -7,7 +7,7 @@ from pathlib import Path
 
 import segno
 
-from appliance.errors import UserError
+from ravao_protocol.errors import UserError
 from provisioning.files import write_atomic
 
 ENDINGS = (".png", ".svg", ".txt")

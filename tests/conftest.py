@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from broker import Broker, Subscriber  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-RAVAO = [sys.executable, "-m", "appliance"]
+RAVAO = [sys.executable, "-m", "ravao"]
 
 
 @pytest.fixture

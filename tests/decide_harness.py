@@ -20,13 +20,14 @@ from appliance.checkpoint import Checkpoint
 from appliance.config import Config, parse_config
 from appliance.credentials import Classifier
 from appliance.daemon import directions_for
-from appliance.decision import Decision, Reason, Result
+from appliance.decision import Decision, Result
+from ravao_protocol.refusals import Reason
 from appliance.decoder import DecodedCode, text_of
 from appliance.setup import SetupDesk, provisioned_config
 from appliance.state import DeviceState
 from appliance.trust import Keyring, formats_for
 from appliance.wifi import WifiJoiner, WifiQRError, parse_wifi_qr
-from provisioning.setup_qr import SetupSettings, make_setup_qr
+from ravao_protocol.setup_qr import SetupSettings, make_setup_qr
 
 # A program that is on no PATH: a Wi-Fi QR that is (wrongly or rightly)
 # joined only logs "nmcli is not installed"; nothing runs.

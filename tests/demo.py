@@ -73,7 +73,7 @@ def main() -> int:
         print(f"\n== mosquitto on 127.0.0.1:{broker.port}; running: ravao run --config {config}\n"
               "   (log lines: what the person at the door is told; ← lines: what the subscriber received)\n",
               flush=True)
-        done = subprocess.run([sys.executable, "-m", "appliance", "run", "--config", str(config)], cwd=REPO)
+        done = subprocess.run([sys.executable, "-m", "ravao", "run", "--config", str(config)], cwd=REPO)
         time.sleep(0.3)
         sub.close()
 

@@ -11,10 +11,10 @@ import cbor2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import strategies as st
 
-from appliance.decision import Refused
-from provisioning import envelope
-from provisioning.cli import register
-from provisioning.keys import key_id
+from ravao_protocol.refusals import Refused
+from ravao_protocol import envelope
+from provisioning.commands import register
+from ravao_protocol.keys import key_id
 
 
 def cose_of(text: str) -> bytes:

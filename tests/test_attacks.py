@@ -24,14 +24,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from appliance.decision import Reason, Result
+from ravao_protocol.refusals import Reason
+from appliance.decision import Result
 from decide_harness import NOW, T0, CONTRACT_REASONS, DecidePath, check_credential, setup_qr
-from provisioning import envelope
-from provisioning.envelope import HEADER_ALG, HEADER_CRIT, HEADER_KID, HEADER_SIGNER_KEY, HEADER_TYP, PASS_PREFIX, \
+from ravao_protocol import envelope
+from ravao_protocol.envelope import HEADER_ALG, HEADER_CRIT, HEADER_KID, HEADER_SIGNER_KEY, HEADER_TYP, PASS_PREFIX, \
     SETUP_PREFIX, SUB
-from provisioning.keys import key_id, spki_der
-from provisioning.passes import issue_pass
-from provisioning.setup_qr import verify_setup_qr
+from ravao_protocol.keys import key_id, spki_der
+from ravao_protocol.passes import issue_pass
+from ravao_protocol.setup_qr import verify_setup_qr
 from signed_codes import cose_of, mutations, parts_of, text_of
 
 OWNER_A = Ed25519PrivateKey.generate()

@@ -9,7 +9,7 @@ import pytest
 
 from appliance.credentials import Classifier
 from appliance.credentials.cccd import CccdFormat
-from appliance.decision import Reason
+from ravao_protocol.refusals import Reason
 from samples import CARDS, Card
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc)

@@ -8,7 +8,8 @@ from appliance.checkpoint import GONE_AFTER_FRAMES, Checkpoint
 from appliance.directions import FixedDirection
 from appliance.credentials import Classifier
 from appliance.credentials.cccd import CccdFormat
-from appliance.decision import Reason, Result
+from ravao_protocol.refusals import Reason
+from appliance.decision import Result
 from appliance.decoder import DecodedCode
 from samples import CARDS
 

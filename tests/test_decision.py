@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from appliance.decision import Credential, Decision, Reason, Result
+from ravao_protocol.credential import Credential
+from appliance.decision import Decision, Result
+from ravao_protocol.refusals import Reason
 
 PERSON = Credential("cccd", "046085001234", {"id": "046085001234"}, "Trần Văn An")
 EVENT = {"seq": 1}

@@ -9,11 +9,12 @@ import time
 
 import pytest
 
-from appliance.decision import Reason, Result
+from ravao_protocol.refusals import Reason
+from appliance.decision import Result
 from conftest import run_ravao
 from device_harness import Device, device_toml
 from provisioning.keys import load_owner
-from provisioning.passes import issue_pass
+from ravao_protocol.passes import issue_pass
 from signed_codes import cose_of, text_of
 
 

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from appliance.decision import Reason, Result
+from ravao_protocol.refusals import Reason
+from appliance.decision import Result
 from appliance.feedback import Notice, RecordingFeedback
 from broker import Broker, Subscriber
 from conftest import run_ravao
 from device_harness import Device, device_toml
-from provisioning.keys import init_owner, key_id_hex, load_owner
-from provisioning.setup_qr import SetupSettings, make_setup_qr
+from provisioning.keys import init_owner, load_owner
+from ravao_protocol.keys import key_id_hex
+from ravao_protocol.setup_qr import SetupSettings, make_setup_qr
 from samples import CARDS
 
 

@@ -18,8 +18,8 @@ from appliance.outbox import Outbox
 from appliance.state import DeviceState
 from conftest import REPO, RAVAO, device_config, run_ravao
 from provisioning.keys import init_owner, load_owner
-from provisioning.revocations import sign_revocations
-from provisioning.setup_qr import SetupSettings, make_setup_qr
+from ravao_protocol.revocations import sign_revocations
+from ravao_protocol.setup_qr import SetupSettings, make_setup_qr
 from proxy import Proxy
 from samples import CARDS, qr_png
 

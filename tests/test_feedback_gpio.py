@@ -12,7 +12,8 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from appliance.config import GpioConfig
-from appliance.decision import Credential, Decision, Result
+from ravao_protocol.credential import Credential
+from appliance.decision import Decision, Result
 from appliance.feedback.gpio import BEEP_S, ERROR_BEEP_S, GpioError, GpioFeedback, make_pin_factory
 from waiting import wait_for
 
@@ -186,7 +187,8 @@ def test_the_relay_goes_off_when_the_program_exits_without_close():
 import atexit, sys, time
 from gpiozero.pins.mock import MockFactory
 from appliance.config import GpioConfig
-from appliance.decision import Credential, Decision, Result
+from ravao_protocol.credential import Credential
+from appliance.decision import Decision, Result
 from appliance.feedback.gpio import GpioFeedback
 factory = MockFactory()
 # atexit runs handlers last-in first-out: this one runs after the feedback's own.

@@ -13,7 +13,9 @@ from luma.core.device import dummy
 from PIL import Image
 
 from appliance.config import DisplayConfig
-from appliance.decision import Credential, Decision, Reason, Result
+from ravao_protocol.credential import Credential
+from appliance.decision import Decision, Result
+from ravao_protocol.refusals import Reason
 from appliance.feedback import Notice
 from appliance.feedback.oled import DisplayError, OledFeedback, open_display, result_screen
 from appliance.feedback.screens import DuplicateScreen, ErrorScreen, FailScreen, IdleScreen, PassScreen, render

@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device_harness import Device, device_toml
-from provisioning.keys import key_id_hex, public_pem
-from provisioning.passes import issue_pass
+from ravao_protocol.keys import key_id_hex, public_pem
+from ravao_protocol.passes import issue_pass
 from samples import CARDS, MALFORMED_CARD
 
 SEVEN = CARDS[0]  # with the old id 191234567 and a street address

@@ -19,8 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
-from appliance.errors import UserError
-from provisioning import broker, keys, revocations
+from ravao_protocol.errors import UserError
+from provisioning import broker, keys
+from ravao_protocol.keys import key_id
+from ravao_protocol.revocations import verify_revocations
 
 from mosquitto import Mosquitto, free_port
 from signed_codes import run_cli
@@ -234,7 +236,7 @@ def test_publish_revocations_reaches_devices_signed(tmp_path, peers, mosq, capsy
     assert device.wait_until(lambda: device.received)
     topic, payload = device.received[0]
     owner_key = keys.load_owner(home).public_key()
-    got = revocations.verify_revocations(payload, {keys.key_id(owner_key): owner_key}, datetime.now(timezone.utc))
+    got = verify_revocations(payload, {key_id(owner_key): owner_key}, datetime.now(timezone.utc))
     assert got.token_ids == {token}
 
 

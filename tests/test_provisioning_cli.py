@@ -9,9 +9,10 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from appliance.errors import UserError
+from ravao_protocol.errors import UserError
 from provisioning import keys
-from provisioning.passes import read_pass
+from ravao_protocol.keys import key_id, key_id_hex
+from ravao_protocol.passes import read_pass
 
 from signed_codes import run_cli
 
@@ -26,7 +27,7 @@ def home(tmp_path, capsys):
 
 def trusted(home):
     public_key = keys.load_owner(home).public_key()
-    return {keys.key_id(public_key): public_key}
+    return {key_id(public_key): public_key}
 
 
 def issue(home, out, *extra):
@@ -38,7 +39,7 @@ def issue(home, out, *extra):
 def test_owner_init_prints_key_id_and_refuses_a_second_time(tmp_path, capsys):
     assert run_cli("owner", "init", "--home", str(tmp_path)) == 0
     kid = capsys.readouterr().out.splitlines()[-1]
-    assert kid == keys.key_id_hex(keys.load_owner(tmp_path).public_key())
+    assert kid == key_id_hex(keys.load_owner(tmp_path).public_key())
     with pytest.raises(UserError, match="already exists"):
         run_cli("owner", "init", "--home", str(tmp_path))
 

@@ -7,8 +7,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from appliance.errors import UserError
+from ravao_protocol.errors import UserError
 from provisioning import keys
+from ravao_protocol.keys import KeyFileError, MAX_KEY_FILE_BYTES, key_id, key_id_hex, load_public_key_pem
 
 
 def test_init_creates_key_files_with_modes_and_returns_key_id(tmp_path):
@@ -26,8 +27,8 @@ def test_init_creates_key_files_with_modes_and_returns_key_id(tmp_path):
     assert isinstance(public_key, Ed25519PublicKey)
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     assert kid == hashlib.sha256(der).digest()[:8]
-    assert keys.key_id(keys.load_owner(home).public_key()) == kid
-    assert keys.key_id_hex(public_key) == kid.hex()
+    assert key_id(keys.load_owner(home).public_key()) == kid
+    assert key_id_hex(public_key) == kid.hex()
 
 
 @pytest.mark.parametrize("existing", ["owner.key", "owner.pub"])
@@ -54,7 +55,7 @@ def test_default_home(monkeypatch, tmp_path):
 
 def test_load_public_key_pem_reads_owner_pub(tmp_path):
     kid = keys.init_owner(tmp_path)
-    assert keys.key_id(keys.load_public_key_pem(tmp_path / "owner.pub")) == kid
+    assert key_id(load_public_key_pem(tmp_path / "owner.pub")) == kid
 
 
 def _pem_public(key) -> bytes:
@@ -73,18 +74,18 @@ def _pem_public(key) -> bytes:
             ),
             "private key",
         ),
-        (b"x" * (keys.MAX_KEY_FILE_BYTES + 1), "too large"),
+        (b"x" * (MAX_KEY_FILE_BYTES + 1), "too large"),
     ],
 )
 def test_load_public_key_pem_refuses_bad_files(tmp_path, content, message):
     path = tmp_path / "trusted.pem"
     path.write_bytes(content)
-    with pytest.raises(keys.KeyFileError, match=message) as caught:
-        keys.load_public_key_pem(path)
+    with pytest.raises(KeyFileError, match=message) as caught:
+        load_public_key_pem(path)
     assert isinstance(caught.value, UserError) and isinstance(caught.value, ValueError)
     assert str(path) in str(caught.value)
 
 
 def test_load_public_key_pem_missing_file(tmp_path):
     with pytest.raises(ValueError, match="no such key file"):
-        keys.load_public_key_pem(tmp_path / "nope.pem")
+        load_public_key_pem(tmp_path / "nope.pem")

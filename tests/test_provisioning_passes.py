@@ -14,13 +14,14 @@ from hypothesis import strategies as st
 
 from appliance.credentials import Classifier
 from appliance.credentials.venue_pass import VenuePassFormat
-from appliance.decision import Reason, Refused
-from appliance.errors import UserError
-from provisioning import envelope
-from provisioning.envelope import CTI, EXP, IAT, ISS, NBF, PASS_PREFIX, SETUP_PREFIX, SUB
-from provisioning.keys import key_id, load_owner
-from provisioning.passes import issue_pass, read_pass
-from provisioning.setup_qr import SetupSettings, make_setup_qr
+from ravao_protocol.refusals import Reason, Refused
+from ravao_protocol.errors import UserError
+from ravao_protocol import envelope
+from ravao_protocol.envelope import CTI, EXP, IAT, ISS, NBF, PASS_PREFIX, SETUP_PREFIX, SUB
+from ravao_protocol.keys import key_id
+from provisioning.keys import load_owner
+from ravao_protocol.passes import issue_pass, read_pass
+from ravao_protocol.setup_qr import SetupSettings, make_setup_qr
 
 from signed_codes import assert_no_forgery, build_cose, cose_of, mutations, parts_of, run_cli, standard_header, text_of
 

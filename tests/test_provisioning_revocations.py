@@ -8,12 +8,14 @@ import cbor2
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance.decision import Reason, Refused
-from appliance.errors import UserError
-from provisioning import envelope, revocations
-from provisioning.envelope import IAT, ISS
-from provisioning.keys import key_id
-from provisioning.passes import issue_pass
+from ravao_protocol.refusals import Reason, Refused
+from ravao_protocol.errors import UserError
+from provisioning import revocations
+from ravao_protocol import envelope
+from ravao_protocol.revocations import MAX_MESSAGE_BYTES, MAX_REVOKED, sign_revocations, verify_revocations
+from ravao_protocol.envelope import IAT, ISS
+from ravao_protocol.keys import key_id
+from ravao_protocol.passes import issue_pass
 
 from signed_codes import build_cose, cose_of, parts_of, run_cli, standard_header
 
@@ -27,7 +29,7 @@ A, B = "0123456789abcdef" * 2, "f" * 32
 
 def refusal(payload, keys=TRUSTED) -> Refused:
     with pytest.raises(Refused) as caught:
-        revocations.verify_revocations(payload, keys, NOW)
+        verify_revocations(payload, keys, NOW)
     return caught.value
 
 
@@ -60,8 +62,8 @@ def test_a_damaged_list_file_is_a_user_error(tmp_path, content):
 
 
 def test_signed_list_verifies():
-    payload = revocations.sign_revocations([B, A], OWNER, T0)
-    got = revocations.verify_revocations(payload, TRUSTED, NOW)
+    payload = sign_revocations([B, A], OWNER, T0)
+    got = verify_revocations(payload, TRUSTED, NOW)
     assert got.token_ids == {A, B}
     assert got.issued_at == T0
     assert got.issuer == key_id(OWNER.public_key()).hex()
@@ -69,15 +71,15 @@ def test_signed_list_verifies():
 
 
 def test_empty_list_verifies():
-    assert revocations.verify_revocations(revocations.sign_revocations([], OWNER, T0), TRUSTED, NOW).token_ids == set()
+    assert verify_revocations(sign_revocations([], OWNER, T0), TRUSTED, NOW).token_ids == set()
 
 
 def test_list_of_another_key_is_unknown_issuer():
-    assert refusal(revocations.sign_revocations([A], OTHER, T0)).reason is Reason.UNKNOWN_ISSUER
+    assert refusal(sign_revocations([A], OTHER, T0)).reason is Reason.UNKNOWN_ISSUER
 
 
 def test_tampered_list_is_bad_signature():
-    protected, unprotected, payload, signature = parts_of(revocations.sign_revocations([A, B], OWNER, T0))
+    protected, unprotected, payload, signature = parts_of(sign_revocations([A, B], OWNER, T0))
     claims = cbor2.loads(payload)
     claims["revoked"] = claims["revoked"][:1]  # un-revoke B
     forged = cbor2.dumps(cbor2.CBORTag(18, [protected, unprotected, cbor2.dumps(claims), signature]))
@@ -103,17 +105,17 @@ def test_signed_but_bad_list_is_malformed(revoked):
 
 @pytest.mark.parametrize(
     "payload",
-    [b"", b"RVR1:ABC", "text", b"\xd2" + b"\x81" * 1000, bytes(revocations.MAX_MESSAGE_BYTES + 1), None],
+    [b"", b"RVR1:ABC", "text", b"\xd2" + b"\x81" * 1000, bytes(MAX_MESSAGE_BYTES + 1), None],
 )
 def test_hostile_payloads_are_malformed(payload):
     assert refusal(payload).reason is Reason.MALFORMED
 
 
 def test_largest_list_fits_the_message_limit():
-    tokens = [f"{i:032x}" for i in range(revocations.MAX_REVOKED)]
-    payload = revocations.sign_revocations(tokens, OWNER, T0)
-    assert len(payload) <= revocations.MAX_MESSAGE_BYTES
-    assert len(revocations.verify_revocations(payload, TRUSTED, NOW).token_ids) == revocations.MAX_REVOKED
+    tokens = [f"{i:032x}" for i in range(MAX_REVOKED)]
+    payload = sign_revocations(tokens, OWNER, T0)
+    assert len(payload) <= MAX_MESSAGE_BYTES
+    assert len(verify_revocations(payload, TRUSTED, NOW).token_ids) == MAX_REVOKED
 
 
 def test_revoke_cli(tmp_path, capsys):

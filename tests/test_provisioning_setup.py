@@ -9,13 +9,14 @@ from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_pri
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 
-from appliance.decision import Reason, Refused
-from appliance.errors import UserError
-from provisioning import envelope
-from provisioning.envelope import CTI, EXP, IAT, ISS, SETUP_PREFIX, SUB
-from provisioning.keys import key_id, load_owner, spki_der
-from provisioning.passes import issue_pass
-from provisioning.setup_qr import SetupSettings, make_setup_qr, setup_claims, verify_setup_qr
+from ravao_protocol.refusals import Reason, Refused
+from ravao_protocol.errors import UserError
+from ravao_protocol import envelope
+from ravao_protocol.envelope import CTI, EXP, IAT, ISS, SETUP_PREFIX, SUB
+from ravao_protocol.keys import key_id, spki_der
+from provisioning.keys import load_owner
+from ravao_protocol.passes import issue_pass
+from ravao_protocol.setup_qr import SetupSettings, make_setup_qr, setup_claims, verify_setup_qr
 
 from signed_codes import assert_no_forgery, build_cose, cose_of, mutations, run_cli, standard_header, text_of
 

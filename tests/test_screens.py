@@ -18,7 +18,7 @@ import pytest
 from luma.core.device import dummy
 from PIL import Image
 
-from appliance.decision import Reason
+from ravao_protocol.refusals import Reason
 from appliance.feedback import Notice
 from appliance.feedback import fonts
 from appliance.feedback.fonts import FontMissing, coverage, drawable, font, graphemes

@@ -12,10 +12,9 @@ import hashlib
 from datetime import datetime
 from typing import Protocol, Sequence
 
-from appliance.decision import Credential, Reason, Refused
-
-# Anything larger cannot be a QR code (version 40 holds 2953 bytes).
-MAX_QR_BYTES = 4096
+from ravao_protocol.credential import Credential
+from ravao_protocol.limits import MAX_QR_BYTES
+from ravao_protocol.refusals import Reason, Refused
 
 
 class CredentialFormat(Protocol):

@@ -11,7 +11,8 @@ import re
 import unicodedata
 from datetime import date, datetime
 
-from appliance.decision import Credential, Reason, Refused
+from ravao_protocol.credential import Credential
+from ravao_protocol.refusals import Reason, Refused
 
 _ID = re.compile(r"[0-9]{12}")
 _OLD_ID = re.compile(r"([0-9]{9})?")

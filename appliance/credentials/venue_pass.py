@@ -7,9 +7,10 @@ from typing import Callable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from appliance.decision import Credential, Reason, Refused
-from provisioning.envelope import PASS_PREFIX
-from provisioning.passes import VenuePass, read_pass
+from ravao_protocol.credential import Credential
+from ravao_protocol.refusals import Reason, Refused
+from ravao_protocol.envelope import PASS_PREFIX
+from ravao_protocol.passes import VenuePass, read_pass
 
 
 def pass_credential(venue_pass: VenuePass) -> Credential:

@@ -13,7 +13,7 @@ from typing import Callable, Union
 
 from PIL import Image, ImageDraw
 
-from appliance.decision import Reason
+from ravao_protocol.refusals import Reason
 from appliance.feedback import Notice
 from appliance.feedback.fonts import drawable, font, graphemes
 

@@ -33,11 +33,11 @@ import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from appliance.credentials import MAX_QR_BYTES
-from appliance.decision import Reason, Refused
-from appliance.errors import UserError
-from provisioning import fields
-from provisioning.keys import key_id, spki_der
+from ravao_protocol.limits import MAX_QR_BYTES
+from ravao_protocol.refusals import Reason, Refused
+from ravao_protocol.errors import UserError
+from ravao_protocol import fields
+from ravao_protocol.keys import key_id, spki_der
 
 PASS_PREFIX = "RVP1:"
 SETUP_PREFIX = "RVS1:"
@@ -108,7 +108,7 @@ def sign(
     if prefix not in CONTENT_TYPES:
         raise ValueError(f"unknown prefix {prefix!r}")
     cose = sign_cose(CONTENT_TYPES[prefix], claims, private_key, carry_key=carry_key)
-    text = prefix + base45.b45encode(zlib.compress(cose, 9)).decode("ascii")
+    text: str = prefix + base45.b45encode(zlib.compress(cose, 9)).decode("ascii")
     if len(text) > MAX_QR_BYTES:
         raise UserError(f"the signed code is {len(text)} characters, too large for a QR code (max {MAX_QR_BYTES})")
     return text

@@ -53,7 +53,19 @@ def numeric_date(value: Any) -> int:
 
 def topic_prefix(value: Any) -> str:
     """An MQTT topic prefix: no wildcards, no spaces, no control characters."""
-    text(value, max_chars=64, required=True)
-    if any(ch in "#+" or ch.isspace() for ch in value) or value.startswith("/") or value.endswith("/"):
+    prefix = text(value, max_chars=64, required=True)
+    if any(ch in "#+" or ch.isspace() for ch in prefix) or prefix.startswith("/") or prefix.endswith("/"):
         raise ValueError("must have no '#', '+', spaces, or leading/trailing '/'")
-    return value
+    return prefix
+
+
+def wpa_key(value: Any) -> str:
+    """A Wi-Fi key: empty (an open network), 8–63 printable ASCII characters,
+    or 64 hex digits (the raw key)."""
+    key = text(value, max_chars=64)
+    if key and not (
+        (8 <= len(key) <= 63 and key.isascii() and key.isprintable())
+        or (len(key) == 64 and all(c in "0123456789abcdefABCDEF" for c in key))
+    ):
+        raise ValueError("must be 8-63 printable ASCII characters or 64 hex digits")
+    return key

@@ -3,7 +3,7 @@
 Claims: ``iss`` (1), ``sub`` (2) device id, ``exp`` (4), ``iat`` (6),
 ``cti`` (7), and the private claims below (text; an absent one takes its
 default). The signer's public key is in the protected header (label -65537,
-see :mod:`provisioning.envelope`), so that a new device has a key to pin.
+see :mod:`ravao_protocol.envelope`), so that a new device has a key to pin.
 """
 
 from __future__ import annotations
@@ -16,53 +16,36 @@ from typing import Any, Callable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_der_public_key
+from pydantic import ValidationError
 
-from appliance.config import parse_broker_url
-from appliance.decision import Reason, Refused
-from appliance.errors import UserError
-from provisioning import fields
-from provisioning.envelope import (
-    EXP,
-    HEADER_SIGNER_KEY,
-    IAT,
-    MAX_SIGNER_KEY_BYTES,
-    NBF,
-    REQUIRED,
-    SETUP_PREFIX,
-    SUB,
-    check_window,
-    claim,
-    read_text,
-    sign,
+from ravao_protocol.refusals import Reason, Refused
+from ravao_protocol.errors import UserError
+from ravao_protocol import fields
+from ravao_protocol.envelope import EXP, HEADER_SIGNER_KEY, IAT, MAX_SIGNER_KEY_BYTES, NBF, REQUIRED, SETUP_PREFIX, SUB, check_window, claim, read_text, sign
+from ravao_protocol.keys import key_id
+from ravao_protocol.settings import (
+    DEFAULT_TOPIC_PREFIX,
+    BrokerPassword,
+    BrokerSettings,
+    BrokerUrl,
+    BrokerUser,
+    BusField,
+    DeviceSettings,
+    Direction,
+    Ident,
+    Mode,
+    TopicPrefix,
+    VenueName,
+    checker,
+    first_error,
 )
-from provisioning.keys import key_id
-
-MODES = ("door", "bus")
-DIRECTIONS = ("in", "out", "toggle", "button")
-
-
-def _broker_url(value: Any) -> str:
-    fields.text(value, max_chars=256, required=True)
-    parse_broker_url(value)  # ValueError naming the problem
-    return value
 
 
 def _wifi_ssid(value: Any) -> str:
-    fields.text(value, max_chars=32)
-    if len(value.encode("utf-8")) > 32:
+    ssid = fields.text(value, max_chars=32)
+    if len(ssid.encode("utf-8")) > 32:
         raise ValueError("longer than 32 bytes")
-    return value
-
-
-def _wifi_psk(value: Any) -> str:
-    """Empty (open network), 8–63 printable ASCII characters, or 64 hex digits."""
-    fields.text(value, max_chars=64)
-    if value and not (
-        (8 <= len(value) <= 63 and value.isascii() and value.isprintable())
-        or (len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value))
-    ):
-        raise ValueError("must be 8-63 printable ASCII characters or 64 hex digits")
-    return value
+    return ssid
 
 
 @dataclass(frozen=True)
@@ -79,28 +62,38 @@ class SetupSettings:
     broker_password: str = ""
     wifi_ssid: str = ""
     wifi_psk: str = ""
-    mode: str = "door"
-    direction: str = "in"
+    mode: Mode = "door"
+    direction: Direction = "in"
     vehicle: str = ""
     route: str = ""
-    topic_prefix: str = "ravao"
+    topic_prefix: str = DEFAULT_TOPIC_PREFIX
+
+    def device(self) -> DeviceSettings:
+        """The device identity these settings give (``ValidationError`` if unusable)."""
+        return DeviceSettings(id=self.device_id, venue_id=self.venue_id, venue_name=self.venue_name, mode=self.mode,
+                              direction=self.direction, vehicle=self.vehicle, route=self.route)
+
+    def broker(self) -> BrokerSettings:
+        """The broker these settings give (``ValidationError`` if unusable)."""
+        return BrokerSettings(url=self.broker_url, username=self.broker_user, password=self.broker_password,
+                              topic_prefix=self.topic_prefix)
 
 
 # attribute → (claim label, check). The order is the order in the QR.
 _CLAIMS: dict[str, tuple[int | str, Callable[[Any], Any]]] = {
-    "device_id": (SUB, fields.ident),
-    "venue_id": ("venue_id", fields.ident),
-    "venue_name": ("venue_name", partial(fields.text, max_chars=128)),
-    "broker_url": ("broker", _broker_url),
-    "broker_user": ("broker_user", partial(fields.text, max_chars=128)),
-    "broker_password": ("broker_password", partial(fields.text, max_chars=256)),
+    "device_id": (SUB, checker(Ident)),
+    "venue_id": ("venue_id", checker(Ident)),
+    "venue_name": ("venue_name", checker(VenueName)),
+    "broker_url": ("broker", checker(BrokerUrl)),
+    "broker_user": ("broker_user", checker(BrokerUser)),
+    "broker_password": ("broker_password", checker(BrokerPassword)),
     "wifi_ssid": ("wifi_ssid", _wifi_ssid),
-    "wifi_psk": ("wifi_psk", _wifi_psk),
-    "mode": ("mode", partial(fields.choice, options=MODES)),
-    "direction": ("direction", partial(fields.choice, options=DIRECTIONS)),
-    "vehicle": ("vehicle", partial(fields.text, max_chars=64)),
-    "route": ("route", partial(fields.text, max_chars=64)),
-    "topic_prefix": ("topic_prefix", fields.topic_prefix),
+    "wifi_psk": ("wifi_psk", fields.wpa_key),
+    "mode": ("mode", checker(Mode)),
+    "direction": ("direction", checker(Direction)),
+    "vehicle": ("vehicle", checker(BusField)),
+    "route": ("route", checker(BusField)),
+    "topic_prefix": ("topic_prefix", checker(TopicPrefix)),
     "issued_at": (IAT, fields.numeric_date),
     "expires": (EXP, fields.numeric_date),
 }
@@ -111,12 +104,13 @@ _DEFAULTS = {
 
 def _check_together(s: SetupSettings) -> None:
     """What the settings must satisfy as a whole; ``ValueError`` otherwise."""
-    if s.broker_password and not s.broker_user:
-        raise ValueError("a broker password needs a broker user")
+    try:
+        s.broker()
+        s.device()
+    except ValidationError as exc:
+        raise ValueError(first_error(exc)) from None
     if s.wifi_psk and not s.wifi_ssid:
         raise ValueError("a Wi-Fi key needs a Wi-Fi network name")
-    if s.mode != "bus" and (s.vehicle or s.route):
-        raise ValueError("vehicle and route are for bus mode")
     if s.expires <= s.issued_at:
         raise ValueError("expires before it is issued")
 
@@ -155,7 +149,7 @@ def make_setup_qr(settings: SetupSettings, private_key: Ed25519PrivateKey) -> st
 
 
 def verify_setup_qr(text: str, now: datetime, pinned: Ed25519PublicKey | None = None) -> SetupQR:
-    """A genuine, unexpired setup QR, or :class:`~appliance.decision.Refused`.
+    """A genuine, unexpired setup QR, or :class:`~ravao_protocol.refusals.Refused`.
 
     With no `pinned` key (a new device) the key carried in the QR verifies it;
     with one, the QR must be signed by that key (else ``unknown_issuer``).

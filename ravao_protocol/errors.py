@@ -1,4 +1,4 @@
-"""Errors that reach a person at the command line as one line, no traceback."""
+"""The error every side's command line shows as one line, no traceback."""
 
 
 class UserError(Exception):

@@ -1,31 +1,19 @@
-"""The ``ravao`` command line.
+"""The device's commands: ``run``, ``decode``, ``factory-reset``.
 
-Every command explains itself with ``--help``; bad input gives one line on
-stderr and a non-zero exit, never a traceback.
+:func:`register` adds them to the ``ravao`` command line (:mod:`ravao.cli`);
+each handler takes the parsed arguments, prints its result and returns the
+exit status, and raises a one-line error (:class:`ConfigError`,
+:class:`~ravao_protocol.errors.UserError`) on bad input.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-import sys
 import tempfile
 
-from appliance import __version__
-from appliance.config import Config, ConfigError, StorageConfig, load_config
+from appliance.config import Config, StorageConfig, load_config
 from appliance.decoder import BACKENDS
-from appliance.errors import UserError
-
-log = logging.getLogger("ravao")
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -82,19 +70,8 @@ def cmd_factory_reset(args: argparse.Namespace) -> int:
     return 0
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, with usage mistakes reported on one line (``--help`` shows the usage)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="ravao", description="QR check-in appliance for the Raspberry Pi.")
-    parser.add_argument("--version", action="version", version=f"ravao {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the device's commands to the ``ravao`` subcommands."""
     run = sub.add_parser("run", help="run the appliance daemon",
                          description="Run the appliance: scan, decide, record, publish.")
     run.add_argument("--config", required=True, metavar="FILE", help="the device's TOML config file")
@@ -118,25 +95,3 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--config", required=True, metavar="FILE",
                        help="the device's TOML config file (stop the daemon first: systemctl stop ravao)")
     reset.set_defaults(func=cmd_factory_reset)
-
-    from provisioning.cli import register
-
-    register(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
-    try:
-        return args.func(args)
-    except (ConfigError, UserError) as exc:
-        print(f"ravao: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # the promise: one line, never a traceback
-        log.debug("unexpected error", exc_info=True)
-        print(f"ravao: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1

@@ -13,12 +13,16 @@ import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
-from appliance.errors import UserError
-from provisioning import broker, fields, keys, revocations
-from provisioning.passes import issue_pass
+from ravao_protocol.errors import UserError
+from provisioning import broker, keys, revocations
+from ravao_protocol.keys import public_pem
+from ravao_protocol.revocations import normalize_token_id, sign_revocations
+from ravao_protocol import fields, topics
+from ravao_protocol.passes import issue_pass
 from provisioning.publish import publish_retained
 from provisioning.qrfile import ENDINGS, write_qr
-from provisioning.setup_qr import DIRECTIONS, MODES, SetupSettings, make_setup_qr
+from ravao_protocol.settings import DIRECTIONS, MODES
+from ravao_protocol.setup_qr import SetupSettings, make_setup_qr
 
 DEFAULT_PASS_DAYS = 365
 DEFAULT_SETUP_MINUTES = 60
@@ -112,7 +116,7 @@ def owner_init(args: argparse.Namespace) -> int:
 
 def owner_pubkey(args: argparse.Namespace) -> int:
     """``ravao owner pubkey``: print the public key PEM."""
-    print(keys.public_pem(keys.load_owner(_home(args)).public_key()), end="")
+    print(public_pem(keys.load_owner(_home(args)).public_key()), end="")
     return 0
 
 
@@ -296,7 +300,7 @@ def pass_revoke(args: argparse.Namespace) -> int:
     added = revocations.revoke(home, args.token_ids)
     for token in added:
         print(f"revoked {token}")
-    already = len({revocations.normalize_token_id(t) for t in args.token_ids}) - len(added)
+    already = len({normalize_token_id(t) for t in args.token_ids}) - len(added)
     if already:
         print(f"{already} token id(s) were revoked already")
     print("devices learn of it from `ravao pass publish-revocations`")
@@ -317,17 +321,17 @@ def pass_publish_revocations(args: argparse.Namespace) -> int:
     home = _home(args)
     private_key = keys.load_owner(home)
     tokens = revocations.load_revoked(home)
-    payload = revocations.sign_revocations(tokens, private_key, int(time.time()))
-    topics = [f"{args.topic_prefix}/{venue}/revocations" for venue in dict.fromkeys(args.venue_id)]
+    payload = sign_revocations(tokens, private_key, int(time.time()))
+    revocation_topics = [topics.revocations(args.topic_prefix, venue) for venue in dict.fromkeys(args.venue_id)]
     publish_retained(
         args.broker,
-        [(topic, payload) for topic in topics],
+        [(topic, payload) for topic in revocation_topics],
         username=args.broker_user,
         password=args.broker_password,
         ca_file=args.ca_file,
         timeout=args.timeout,
     )
-    for topic in topics:
+    for topic in revocation_topics:
         print(f"published {len(tokens)} revoked token id(s) to {topic}")
     return 0
 

@@ -1,0 +1,3 @@
+from ravao.cli import main
+
+raise SystemExit(main())
