@@ -193,7 +193,7 @@ step_user() {
 # a digest of what pip installs, so an unchanged checkout is not reinstalled
 source_digest() {
     local parts=() part
-    for part in appliance provisioning pyproject.toml README.md; do
+    for part in ravao ravao_protocol appliance provisioning pyproject.toml README.md; do
         [ -e "$SRC/$part" ] && parts+=("$part")
     done
     (

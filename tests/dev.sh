@@ -2,6 +2,7 @@
 # Sets up a Debian 12 machine for ravao and runs the demo or the test suite.
 #   tests/dev.sh demo        the appliance's main job, simulated, against a local Mosquitto
 #   tests/dev.sh test [ARGS] the whole test suite (ARGS go to pytest)
+#   tests/dev.sh lint        ruff, mypy and import-linter (what .ci/run checks besides the tests)
 # Installs what it needs: apt packages (as root, or through sudo) and a
 # virtual environment in .venv with ravao and its test tools. What apt and
 # pip print goes to .setup.log; the terminal gets one line per step.
@@ -69,8 +70,15 @@ case "$command" in
     make_venv
     exec .venv/bin/python -m pytest "$@"
     ;;
+  lint)
+    install_apt_packages
+    make_venv
+    echo "== ruff" >&2 && .venv/bin/ruff check --quiet .
+    echo "== mypy" >&2 && .venv/bin/mypy
+    echo "== import-linter" >&2 && .venv/bin/lint-imports --no-cache
+    ;;
   *)
-    echo "usage: tests/dev.sh demo | test [pytest arguments]" >&2
+    echo "usage: tests/dev.sh demo | test [pytest arguments] | lint" >&2
     exit 2
     ;;
 esac
