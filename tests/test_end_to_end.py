@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 import uuid
@@ -10,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+
+from ravao_protocol.events import parse_event, parse_status
 
 from conftest import device_config, run_ravao
 from samples import CARDS, MALFORMED_CARD, qr_bytes_png, qr_png
@@ -38,6 +41,7 @@ def make_images(folder: Path) -> list[tuple[str, object]]:
 
 def check_event_fields(event: dict) -> None:
     assert REQUIRED <= set(event), REQUIRED - set(event)
+    parse_event(json.dumps(event).encode())  # the schema the central side validates with
     assert event["schema"] == "ravao.checkin/1"
     assert uuid.UUID(event["event_id"]).version == 4
     assert TS.match(event["ts"]), event["ts"]
@@ -81,6 +85,8 @@ def test_images_to_events(tmp_path, broker, subscriber, backend):
     statuses = subscriber.statuses()
     assert statuses[-1]["state"] == "offline"
     assert {"state", "ts", "version", "queue"} <= set(statuses[0])
+    for status in statuses:
+        parse_status(json.dumps(status).encode())
 
 
 def test_seq_continues_after_restart_and_dedupe_window(tmp_path, broker, subscriber):
