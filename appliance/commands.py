@@ -12,7 +12,7 @@ import argparse
 import json
 import tempfile
 
-from appliance.config import Config, StorageConfig, load_config
+from appliance.config import Config, StorageConfig, load_config, usable_state_dir
 from appliance.decoder import BACKENDS
 
 
@@ -61,7 +61,7 @@ def cmd_factory_reset(args: argparse.Namespace) -> int:
     from appliance.state import DeviceState
 
     config = load_config(args.config)
-    state = DeviceState(config.storage.state_dir)
+    state = DeviceState(usable_state_dir(config.storage))
     state.factory_reset(retire=route_of(*provisioned_config(config, state)))
     state.close()
     print(f"factory reset done in {config.storage.state_dir}: the owner key and the setup are forgotten; "

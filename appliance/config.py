@@ -6,6 +6,7 @@ problem into one :class:`ConfigError` line for the command line.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -82,6 +83,21 @@ class StorageConfig(Section):
     retention_days: float = Field(14, ge=0)
 
 
+def usable_state_dir(storage: StorageConfig) -> Path:
+    """The state folder, created if missing; a :class:`ConfigError` naming
+    ``storage.state_dir`` if it cannot be used."""
+    path = Path(storage.state_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"storage.state_dir = {str(path)!r} is a file, not a folder") from None
+    except OSError as exc:
+        raise ConfigError(f"storage.state_dir = {str(path)!r} cannot be created: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"storage.state_dir = {str(path)!r} is not writable by this user")
+    return path
+
+
 class PolicyConfig(Section):
     """What passes."""
 
@@ -146,13 +162,28 @@ class Config(Section):
     display: DisplayConfig = DisplayConfig()
 
 
+# pydantic's words for a value of the wrong kind, in a user's words.
+_WRONG_KIND = {
+    "int_parsing": "must be a whole number", "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number", "float_parsing": "must be a number", "float_type": "must be a number",
+    "finite_number": "must be a finite number", "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false", "string_type": "must be text in quotes", "list_type": "must be a list",
+    "model_type": "must be a section", "model_attributes_type": "must be a section",
+}
+
+
 def _describe(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    if first["type"] == "extra_forbidden":
-        return f"{where}: unknown key"
-    msg = first["msg"].removeprefix("Value error, ")
-    return f"{where}: {msg}"
+    """Every problem pydantic found, each naming its key, on one line."""
+    problems = []
+    for error in err.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            problems.append(f"{where}: unknown key")
+            continue
+        msg = _WRONG_KIND.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {msg} (not {error['input']!r})" if error["type"] in _WRONG_KIND else
+                        f"{where}: {msg}")
+    return "; ".join(problems)
 
 
 def parse_config(text: str, origin: str = "config") -> Config:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from appliance.checkpoint import Checkpoint
 from appliance.clock import clock_synced, rfc3339_ms, utc_now
-from appliance.config import Config, MqttConfig
+from appliance.config import Config, MqttConfig, usable_state_dir
 from ravao_protocol import topics
 from ravao_protocol.settings import DeviceSettings
 from appliance.credentials import Classifier
@@ -66,7 +66,7 @@ class Daemon:
     def __init__(self, config: Config, *, feedback: Feedback | None = None, notifier: Notifier | None = None,
                  wifi: WifiJoiner | None = None) -> None:
         self.config = config
-        state_dir = Path(config.storage.state_dir)
+        state_dir = usable_state_dir(config.storage)
         self.outbox = Outbox(state_dir / OUTBOX_FILE)
         self.state = DeviceState(state_dir)
         self.keyring = Keyring(self.state, config.policy.trusted_keys)
@@ -94,7 +94,8 @@ class Daemon:
         )
         self._apply_settings()
         self.feedback = feedback or build_feedback(
-            config, on_button_press=self.button_pressed, on_button_hold=self.button_held)
+            config, on_button_press=self.button_pressed, on_button_hold=self.button_held,
+            venue=self.device.venue_name if self.device else "", direction=self.directions.shown)
 
     # -- settings -------------------------------------------------------
 

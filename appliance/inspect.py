@@ -8,7 +8,7 @@ from typing import Any, Iterator
 from appliance.checkpoint import Checkpoint
 from appliance.directions import FixedDirection
 from appliance.clock import utc_now
-from appliance.config import Config
+from appliance.config import Config, usable_state_dir
 from appliance.credentials import Classifier
 from appliance.decoder import make_decoder
 from appliance.sources.simulated import load_gray
@@ -24,7 +24,7 @@ def inspect_images(paths: list[str], backend: str, config: Config) -> Iterator[d
     state), changing nothing: a setup QR is checked, not applied.
     """
     decoder = make_decoder(backend)
-    state = DeviceState(config.storage.state_dir)
+    state = DeviceState(usable_state_dir(config.storage))
     device, _ = provisioned_config(config, state)
     direction = device.direction if device and device.direction in ("in", "out") else "in"
     desk = SetupDesk(state, on_applied=lambda: None, in_setup_mode=lambda: device is None,

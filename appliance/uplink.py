@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +34,25 @@ from appliance.drain import Drain
 from appliance.outbox import Outbox
 
 log = logging.getLogger("ravao.uplink")
+
+RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 60
+
+
+def why_not_connected(error: BaseException | None) -> str:
+    """A connection attempt's error in a person's words."""
+    if isinstance(error, socket.gaierror):
+        return "no such host (the name does not resolve)"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused (no broker listens on that port)"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"TLS verification failed ({error.verify_message})"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS failed ({error.reason or error})"
+    if isinstance(error, TimeoutError):
+        return "no answer (timed out)"
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return "the connection failed"
 
 STATUS_EVERY_S = 30.0  # the retained status is republished this often
 STATUS_MIN_GAP_S = 2.0  # and, when the unsent count changes, at most this often
@@ -95,6 +116,8 @@ class Uplink:
         # broker's Receive Maximum says so (read on each connection).
         self.window = settings.inflight
         self._thread: threading.Thread | None = None
+        self._failure: str | None = None  # why the last connection attempt failed
+        self._failures = 0
 
     # -- public ---------------------------------------------------------
 
@@ -190,12 +213,13 @@ class Uplink:
         if s.username:
             client.username_pw_set(s.username, s.password or None)
         client.will_set(self._status_topic(), self._status_payload("offline"), qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=1, max_delay=60)
+        client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
         # The drain keeps the in-flight window itself. paho's own limit would
         # look at every message in flight on every PUBACK.
         client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
@@ -207,10 +231,24 @@ class Uplink:
         except Exception:  # never into paho's network thread
             log.exception("handling the connection failed")
 
+    def _on_connect_fail(self, client, userdata) -> None:
+        # paho calls this inside its `except OSError:`, so the error is still at hand.
+        self._cannot_connect(why_not_connected(sys.exc_info()[1]))
+
+    def _cannot_connect(self, why: str) -> None:
+        """Say why the broker cannot be reached: once for each new reason."""
+        self._failures += 1
+        if why != self._failure:
+            self._failure = why
+            delay = min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2 ** (self._failures - 1))
+            log.warning("cannot reach the broker %s: %s; trying again in %d s, then less and less often "
+                        "(at most every %d s)", self.settings.url, why, delay, RECONNECT_MAX_S)
+
     def _connected_now(self, client: mqtt.Client, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.warning("broker refused the connection: %s", reason_code)
+            self._cannot_connect(f"the broker refused the connection: {reason_code}")
             return
+        self._failure, self._failures = None, 0
         log.info("connected to the broker")
         # paho publishes again what was unacknowledged only after this
         # callback: the drain waits for the first PUBACK, which comes after.

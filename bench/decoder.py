@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -20,10 +19,9 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from appliance.decoder import make_decoder  # noqa: E402
-from appliance.sources.simulated import IMAGE_SUFFIXES, load_gray  # noqa: E402
+from appliance.decoder import make_decoder
+from appliance.sources.simulated import IMAGE_SUFFIXES, load_gray
 
 TESTDATA = REPO / "tests" / "data"
 

@@ -40,9 +40,6 @@ from pathlib import Path
 
 import atheris
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 with atheris.instrument_imports(include=["appliance", "provisioning", "base45", "decide_harness"]):
     import base45
     import cbor2
@@ -50,9 +47,9 @@ with atheris.instrument_imports(include=["appliance", "provisioning", "base45", 
 
     from appliance.decision import Result
     from appliance.decoder import text_of
-    from decide_harness import T0, DecidePath, check_credential, check_refused, setup_qr
     from ravao_protocol.keys import key_id, spki_der
     from ravao_protocol.passes import issue_pass
+    from tests.support.decide_harness import T0, DecidePath, check_credential, check_refused, setup_qr
 
 logging.disable(logging.CRITICAL)  # one warning per refused setup QR otherwise
 

@@ -24,7 +24,6 @@ import logging
 import platform
 import socket
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,16 +31,14 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
-from appliance.checkpoint import GONE_AFTER_FRAMES  # noqa: E402
-from appliance.config import parse_config  # noqa: E402
-from appliance.daemon import Daemon  # noqa: E402
-from appliance.decision import Result  # noqa: E402
-from appliance.feedback.gpio import GpioFeedback  # noqa: E402
-from appliance.sources.simulated import load_gray  # noqa: E402
-from samples import CARDS, MALFORMED_CARD, qr_png  # noqa: E402
+from appliance.checkpoint import GONE_AFTER_FRAMES
+from appliance.config import parse_config
+from appliance.daemon import Daemon
+from appliance.decision import Result
+from appliance.feedback.gpio import GpioFeedback
+from appliance.sources.simulated import load_gray
+from tests.support.samples import CARDS, MALFORMED_CARD, qr_png
 
 BUZZER, GREEN, RED, RELAY = 17, 27, 22, 23
 GOAL_MS = 50.0

@@ -18,7 +18,6 @@ import argparse
 import json
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,15 +25,13 @@ from pathlib import Path
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
-from appliance.config import parse_config  # noqa: E402
-from appliance.daemon import Daemon  # noqa: E402
-from appliance.outbox import Outbox  # noqa: E402
-from appliance.sources import open_source  # noqa: E402
-from broker import Broker  # noqa: E402
-from samples import CARDS, qr_png  # noqa: E402
+from appliance.config import parse_config
+from appliance.daemon import Daemon
+from appliance.outbox import Outbox
+from appliance.sources import open_source
+from tests.support.broker import Broker
+from tests.support.samples import CARDS, qr_png
 
 
 def make_scenes(folder: Path) -> None:

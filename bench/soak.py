@@ -21,11 +21,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "bench"))
 
-from broker import Broker  # noqa: E402
-from pipeline import make_scenes  # noqa: E402
+from bench.pipeline import make_scenes
+from tests.support.broker import Broker
 
 WARM_UP_S = 30
 

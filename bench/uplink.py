@@ -16,21 +16,18 @@ import json
 import logging
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
-from appliance.config import MqttConfig  # noqa: E402
-from appliance.outbox import Outbox  # noqa: E402
-from appliance.uplink import Identity, Uplink  # noqa: E402
-from broker import Broker  # noqa: E402
-from samples import CARDS  # noqa: E402
+from appliance.config import MqttConfig
+from appliance.outbox import Outbox
+from appliance.uplink import Identity, Uplink
+from tests.support.broker import Broker
+from tests.support.samples import CARDS
 
 
 def fill(box: Outbox, count: int) -> None:

@@ -99,7 +99,9 @@ def _register_owner(subparsers: argparse._SubParsersAction) -> None:
     pubkey = commands.add_parser(
         "pubkey",
         help="print the owner's public key (PEM)",
-        description="Print the owner's public key (SubjectPublicKeyInfo PEM), e.g. for a device's trusted_keys.",
+        description="Print the owner's public key (SubjectPublicKeyInfo PEM). A device that should trust this "
+        "owner's passes without its setup QR takes it as a file: save it (ravao owner pubkey > owner.pub), copy "
+        'the file to the device and list its path in the config: [policy] trusted_keys = ["/etc/ravao/owner.pub"].',
     )
     _home_option(pubkey)
     pubkey.set_defaults(func=owner_pubkey)

@@ -43,12 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries whose debug lines (PIL's PNG chunks, paho's packets) are noise even with -v.
+QUIET_LOGGERS = ("PIL", "paho", "asyncio", "urllib3")
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,12 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+from tests.support.broker import Broker, Subscriber
+from tests.support.paths import REPO
+from tests.support.samples import CARDS, MALFORMED_CARD, qr_png
 
-from broker import Broker, Subscriber  # noqa: E402
-from samples import CARDS, MALFORMED_CARD, qr_png  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "demo-out"
 
 

@@ -63,7 +63,7 @@ case "$command" in
   demo)
     install_apt_packages
     make_venv
-    exec .venv/bin/python tests/demo.py "$@"
+    exec .venv/bin/python -m tests.demo "$@"
     ;;
   test)
     install_apt_packages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Callable, Mapping
 
@@ -11,6 +12,8 @@ from ravao_protocol.credential import Credential
 from ravao_protocol.refusals import Reason, Refused
 from ravao_protocol.envelope import PASS_PREFIX
 from ravao_protocol.passes import VenuePass, read_pass
+
+log = logging.getLogger("ravao.pass")
 
 
 def pass_credential(venue_pass: VenuePass) -> Credential:
@@ -54,7 +57,15 @@ class VenuePassFormat:
         """The pass's credential; :class:`Refused` if it is forged, malformed,
         unknown, revoked or out of date (the last three carry the credential).
         """
-        venue_pass = read_pass(text, self.keys())
+        try:
+            venue_pass = read_pass(text, self.keys())
+        except Refused as refusal:
+            if refusal.reason is Reason.UNKNOWN_ISSUER:
+                log.warning("a pass signed by a key this device does not trust (%s). It trusts passes from the "
+                            "owner key its setup QR pinned and from the PEM files in policy.trusted_keys: on the "
+                            "owner's machine `ravao owner pubkey > owner.pub`, copy owner.pub to the device and "
+                            'set trusted_keys = ["/path/to/owner.pub"]', refusal.detail)
+            raise
         credential = pass_credential(venue_pass)
         if self.is_revoked(venue_pass.token_id):
             raise Refused(Reason.REVOKED, "the owner revoked this pass", credential=credential)

@@ -22,8 +22,10 @@ def gpio_fitted(gpio: GpioConfig) -> bool:
 
 
 def build_feedback(config: Config, *, on_button_press: Callable[[], None],
-                   on_button_hold: Callable[[], None]) -> Feedback:
-    """Every feedback part the config asks for, driven as one.
+                   on_button_hold: Callable[[], None], venue: str | None = None, direction: str = "") -> Feedback:
+    """Every feedback part the config asks for, driven as one. The first idle
+    screen shows `venue` (default: the config's) and `direction` ("in" | "out"
+    | "": it depends on the person).
 
     The GPIO comes first, so the beep and the door are not delayed by the
     others. A part that cannot be set up (no GPIO access, no display on the
@@ -37,9 +39,10 @@ def build_feedback(config: Config, *, on_button_press: Callable[[], None],
         except GpioError as exc:
             log.error("%s; carrying on without the buzzer, LEDs, relay and button", exc)
     if config.display.driver != "none":
-        venue = config.device.venue_name if config.device is not None else ""
+        if venue is None:
+            venue = config.device.venue_name if config.device is not None else ""
         try:
-            parts.append(OledFeedback(config.display, venue))
+            parts.append(OledFeedback(config.display, venue, direction=direction))
         except (DisplayError, FontMissing) as exc:
             log.error("%s; carrying on without the display", exc)
     parts.append(LogFeedback())

@@ -94,7 +94,7 @@ class OledFeedback:
     rather than a time that may be days off, as on a bus with no network).
     """
 
-    def __init__(self, config: DisplayConfig, venue_name: str, *, device=None,
+    def __init__(self, config: DisplayConfig, venue_name: str, *, direction: str = "", device=None,
                  clock: Callable[[], datetime | None] = synced_local_time) -> None:
         font(SMALL)  # a missing font fails here, at start, with the package to install
         self.device = device if device is not None else open_display(config)
@@ -102,7 +102,7 @@ class OledFeedback:
         self.result_seconds = config.result_seconds
         self.clock = clock
         self._cond = threading.Condition()
-        self._idle = IdleScreen(venue=venue_name, clock="")
+        self._idle = IdleScreen(venue=venue_name, clock="", direction=direction)
         self._result: Screen | None = None
         self._result_until = 0.0
         self._changed = True
@@ -115,6 +115,11 @@ class OledFeedback:
     def venue(self) -> str:
         """The venue name that heads the idle screen."""
         return self._idle.venue
+
+    @property
+    def idle(self) -> IdleScreen:
+        """What the idle screen shows now (its clock aside)."""
+        return self._idle
 
     # -- the Feedback protocol -------------------------------------------
 

@@ -8,6 +8,7 @@ uint8 numpy arrays; a finite source ends its iteration when it is done.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterator, Protocol
 from urllib.parse import parse_qsl
@@ -66,17 +67,15 @@ def parse_source(spec: str) -> SourceSpec:
     for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
         if key not in _OPTIONS[kind]:
             raise ValueError(f"camera source option {key!r} is not one of {sorted(_OPTIONS[kind])}")
+        whole = key != "fps"
         try:
-            if key == "fps":
-                number = float(value)
-                ok = 0 <= number <= 1000
-            else:
-                number = int(value)
-                ok = number >= (1 if key == "hold" else 0) and number <= 100000
+            number = int(value) if whole else float(value)
         except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(f"camera source option {key}={value!r} is out of range")
+            kind_of = "a whole number" if whole else "a number"
+            raise ValueError(f"camera source option {key}={value!r} is not {kind_of}") from None
+        low, high = (0, 1000) if key == "fps" else (1 if key == "hold" else 0, 100000)
+        if not (low <= number <= high and math.isfinite(number)):
+            raise ValueError(f"camera source option {key}={value!r} is out of range ({low} to {high})")
         values[key] = bool(number) if key == "loop" else number
     return SourceSpec(kind, target, **values)  # type: ignore[arg-type]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Iterator
 
 import numpy as np
@@ -10,7 +11,10 @@ from appliance.sources import SourceError
 
 
 def import_cv2():
-    """OpenCV, or a SourceError that says what to install."""
+    """OpenCV, or a SourceError that says what to install. OpenCV's own
+    warnings stay out of the log: a failure reaches it as our SourceError."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # quiet
     try:
         import cv2
     except ImportError:
