@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import Callable, Collection
 
 from appliance.credentials import Classifier, unknown_credential
 from appliance.decision import Decision, Result
-from ravao_protocol.refusals import Reason
 from appliance.decoder import DecodedCode
 from appliance.directions import Directions
+from ravao_protocol.refusals import Reason
 
 log = logging.getLogger("ravao.checkpoint")
 

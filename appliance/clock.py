@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _TIME_ERROR = 5
 _TIMESYNC_FLAG = "/run/systemd/timesync/synchronized"
@@ -36,10 +36,10 @@ def clock_synced() -> bool:
 
 def utc_now() -> datetime:
     """The current time, UTC, timezone-aware."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def rfc3339_ms(when: datetime) -> str:
     """``2026-11-27T08:15:02.123Z``."""
-    when = when.astimezone(timezone.utc)
+    when = when.astimezone(UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"

@@ -70,7 +70,7 @@ class MqttConfig(BrokerSettings):
     inflight: int = Field(100, ge=1, le=1000)  # events published and not yet acknowledged
 
     @model_validator(mode="after")
-    def _cert_and_key(self) -> "MqttConfig":
+    def _cert_and_key(self) -> MqttConfig:
         if bool(self.cert_file) != bool(self.key_file):
             raise ValueError("cert_file and key_file go together")
         return self

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,11 +22,8 @@ from pydantic import ValidationError
 from appliance.checkpoint import Checkpoint
 from appliance.clock import clock_synced, rfc3339_ms, utc_now
 from appliance.config import Config, MqttConfig, usable_state_dir
-from ravao_protocol import topics
-from ravao_protocol.settings import DeviceSettings
 from appliance.credentials import Classifier
 from appliance.decision import NOT_A_PERSON, Decision, Result
-from ravao_protocol.refusals import Refused
 from appliance.decoder import make_decoder
 from appliance.directions import ButtonDirection, Directions, FixedDirection, ToggleDirection
 from appliance.feedback import Feedback, Notice
@@ -34,13 +31,16 @@ from appliance.feedback.factory import build_feedback
 from appliance.notify import Notifier
 from appliance.outbox import Outbox
 from appliance.setup import SetupDesk, provisioned_config, route_of
-from ravao_protocol.errors import UserError
 from appliance.sources import FrameSource, SourceError, open_source, parse_source
 from appliance.state import DeviceState
 from appliance.trust import Keyring, formats_for
 from appliance.uplink import Identity, Uplink, UplinkState
 from appliance.wifi import WifiJoiner
+from ravao_protocol import topics
+from ravao_protocol.errors import UserError
+from ravao_protocol.refusals import Refused
 from ravao_protocol.revocations import verify_revocations
+from ravao_protocol.settings import DeviceSettings
 
 log = logging.getLogger("ravao")
 
@@ -139,7 +139,7 @@ class Daemon:
             try:
                 uplink = Uplink(self.outbox, Identity(route["device_id"], route["venue_id"]),
                                 MqttConfig.model_validate(route["mqtt"]),
-                                on_drained=lambda topic=topic: self._retired_drained(topic))
+                                on_drained=partial(self._retired_drained, topic))
             except (KeyError, TypeError, ValidationError) as exc:
                 log.error("cannot deliver the events left on %s: %s", topic, exc)
                 continue
@@ -335,7 +335,7 @@ class Daemon:
         if decision.result in (Result.PASS, Result.FAIL) and self.identity is not None:
             try:
                 remember = self.directions.remember(decision.credential, decision.direction, now) \
-                    if decision.result is Result.PASS else []
+                    if decision.result is Result.PASS else None
                 event = self.outbox.record(self.identity.topic(self.mqtt.topic_prefix, "events"),
                                            self._event_fields(decision, now), remember)
             except Exception:

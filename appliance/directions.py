@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from appliance.outbox import DirectionChange, Outbox
 from ravao_protocol.credential import Credential
-from appliance.outbox import Outbox
-
-SqlStep = tuple[str, tuple]
 
 
 class Directions(Protocol):
@@ -17,8 +15,8 @@ class Directions(Protocol):
     def direction_for(self, credential: Credential, now: datetime) -> str:
         """``"in"`` or ``"out"`` for this person now (no side effects)."""
 
-    def remember(self, credential: Credential, direction: str, now: datetime) -> list[SqlStep]:
-        """SQL to run in the check-in's own transaction (a person's last way)."""
+    def remember(self, credential: Credential, direction: str, now: datetime) -> DirectionChange | None:
+        """What to record with the check-in (a person's last way), if anything."""
 
     @property
     def shown(self) -> str:
@@ -36,8 +34,8 @@ class FixedDirection:
     def direction_for(self, credential: Credential, now: datetime) -> str:
         return self.direction
 
-    def remember(self, credential: Credential, direction: str, now: datetime) -> list[SqlStep]:
-        return []
+    def remember(self, credential: Credential, direction: str, now: datetime) -> DirectionChange | None:
+        return None
 
     @property
     def shown(self) -> str:
@@ -64,8 +62,6 @@ class ToggleDirection:
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
-        outbox.execute(
-            "CREATE TABLE IF NOT EXISTS directions (person TEXT PRIMARY KEY, day TEXT NOT NULL, direction TEXT NOT NULL)")
 
     @staticmethod
     def _person(credential: Credential) -> str:
@@ -76,14 +72,13 @@ class ToggleDirection:
         return now.astimezone().date().isoformat()  # the device's local day
 
     def direction_for(self, credential: Credential, now: datetime) -> str:
-        rows = self.outbox.execute("SELECT day, direction FROM directions WHERE person = ?", (self._person(credential),))
-        if rows and rows[0][0] == self._day(now):
-            return "out" if rows[0][1] == "in" else "in"
+        last = self.outbox.last_direction(self._person(credential))
+        if last is not None and last[0] == self._day(now):
+            return "out" if last[1] == "in" else "in"
         return "in"
 
-    def remember(self, credential: Credential, direction: str, now: datetime) -> list[SqlStep]:
-        return [("INSERT OR REPLACE INTO directions (person, day, direction) VALUES (?, ?, ?)",
-                 (self._person(credential), self._day(now), direction))]
+    def remember(self, credential: Credential, direction: str, now: datetime) -> DirectionChange | None:
+        return DirectionChange(self._person(credential), self._day(now), direction)
 
     @property
     def shown(self) -> str:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from appliance.checkpoint import Checkpoint
-from appliance.directions import FixedDirection
 from appliance.clock import utc_now
 from appliance.config import Config, usable_state_dir
 from appliance.credentials import Classifier
 from appliance.decoder import make_decoder
-from appliance.sources.simulated import load_gray
+from appliance.directions import FixedDirection
 from appliance.setup import SetupDesk, provisioned_config
+from appliance.sources.simulated import load_gray
 from appliance.state import DeviceState
 from appliance.trust import Keyring, formats_for
 

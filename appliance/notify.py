@@ -60,7 +60,7 @@ class Notifier:
         self._sock = sock
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Notifier":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Notifier:
         """The notifier systemd asked for in the environment (``os.environ``
         unless given): ``NOTIFY_SOCKET``, ``WATCHDOG_USEC``, ``WATCHDOG_PID``."""
         env = os.environ if environ is None else environ

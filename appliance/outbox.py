@@ -14,12 +14,12 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ravao_protocol.events import CHECKIN_SCHEMA
-
 
 log = logging.getLogger("ravao.outbox")
 
@@ -35,7 +35,18 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_unsent ON events(seq) WHERE sent IS NULL;
 CREATE INDEX IF NOT EXISTS events_sent ON events(sent) WHERE sent IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS directions (person TEXT PRIMARY KEY, day TEXT NOT NULL, direction TEXT NOT NULL);
 """
+
+
+@dataclass(frozen=True)
+class DirectionChange:
+    """A person's way in or out on a day (``direction = "toggle"``), written in
+    the same transaction as the check-in that made it."""
+
+    person: str
+    day: str  # ISO date, the device's local day
+    direction: str  # "in" | "out"
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,7 @@ class Outbox:
         # Marks of "sent" need no fsync each: a mark lost to a power cut only
         # means the event is published again, with the same event_id.
         self._marks = self._connect("NORMAL")
-        self._unsent = self._db.execute("SELECT count(*) FROM events WHERE sent IS NULL").fetchone()[0]
+        self._unsent: int = self._db.execute("SELECT count(*) FROM events WHERE sent IS NULL").fetchone()[0]
         log.info("outbox %s: last seq %d, %d unsent", self.path, self.last_seq(), self._unsent)
 
     def _connect(self, synchronous: str) -> sqlite3.Connection:
@@ -107,13 +118,11 @@ class Outbox:
             self._marks.close()
             self._db.close()
 
-    def record(self, topic: str, fields: dict[str, Any], extra_sql: Iterable[tuple[str, tuple]] = ()) -> dict[str, Any]:
-        """Give `fields` an `event_id` and the next `seq`, and commit them to disk.
-
-        `extra_sql` runs in the same transaction (state that must change
-        exactly when the event exists, such as a person's last direction).
-        Returns the whole event as it will be published.
-        """
+    def record(self, topic: str, fields: dict[str, Any], direction: DirectionChange | None = None) -> dict[str, Any]:
+        """Give `fields` an `event_id` and the next `seq`, and commit them to disk,
+        with the person's new `direction` in the same transaction (it changes
+        exactly when the event exists). Returns the whole event as it will be
+        published."""
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -127,8 +136,9 @@ class Outbox:
                     "INSERT INTO events(seq, event_id, topic, payload, recorded) VALUES (?, ?, ?, ?, ?)",
                     (seq, event["event_id"], topic, payload, time.time()),
                 )
-                for sql, params in extra_sql:
-                    db.execute(sql, params)
+                if direction is not None:
+                    db.execute("INSERT OR REPLACE INTO directions (person, day, direction) VALUES (?, ?, ?)",
+                               (direction.person, direction.day, direction.direction))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -136,8 +146,15 @@ class Outbox:
             self._unsent += 1
         return event
 
-    def execute(self, sql: str, params: tuple = ()) -> list[tuple]:
-        """Run one statement on the outbox database (small tables beside events)."""
+    def last_direction(self, person: str) -> tuple[str, str] | None:
+        """The day and direction of `person`'s last check-in kept for toggling."""
+        with self._lock:
+            row = self._db.execute("SELECT day, direction FROM directions WHERE person = ?", (person,)).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement on the outbox database: for tests and diagnosis
+        only; the device's own reads and writes are the methods above."""
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
@@ -176,8 +193,8 @@ class Outbox:
     def count_unsent_on(self, topic: str) -> int:
         """How many events for `topic` the broker has not acknowledged yet."""
         with self._lock:
-            return self._db.execute("SELECT count(*) FROM events WHERE sent IS NULL AND topic = ?",
-                                    (topic,)).fetchone()[0]
+            return int(self._db.execute("SELECT count(*) FROM events WHERE sent IS NULL AND topic = ?",
+                                        (topic,)).fetchone()[0])
 
     def last_seq(self) -> int:
         """The highest `seq` ever given (0 before the first event)."""

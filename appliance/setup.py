@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import ValidationError
 
 from appliance.config import Config, MqttConfig
-from ravao_protocol.settings import DeviceSettings
 from appliance.credentials import unknown_credential
-from ravao_protocol.credential import Credential
 from appliance.decision import Decision, Result
-from ravao_protocol.refusals import Reason, Refused
 from appliance.decoder import DecodedCode
 from appliance.state import DeviceState
 from appliance.wifi import WifiJoiner, WifiNetwork, WifiQRError, parse_wifi_qr
-from ravao_protocol.envelope import SETUP_PREFIX
 from ravao_protocol import topics
+from ravao_protocol.credential import Credential
+from ravao_protocol.envelope import SETUP_PREFIX
+from ravao_protocol.refusals import Reason, Refused
+from ravao_protocol.settings import DeviceSettings
 from ravao_protocol.setup_qr import SetupQR, SetupSettings, verify_setup_qr
 
 log = logging.getLogger("ravao.setup")
@@ -114,7 +115,8 @@ class SetupDesk:
         try:
             device, _ = settings_to_config(settings, MqttConfig())
         except ValidationError as exc:
-            return self._fail(code, Refused(Reason.MALFORMED, f"settings the device cannot use: {exc.errors()[0]['msg']}"))
+            why = exc.errors()[0]["msg"]
+            return self._fail(code, Refused(Reason.MALFORMED, f"settings the device cannot use: {why}"))
         if self.dry_run:
             return Decision(Result.PASS, setup_credential(qr), self.direction())
         leaving = self.route()

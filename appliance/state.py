@@ -16,8 +16,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tinydb import TinyDB
-from tinydb.table import Document
 from tinydb.storages import Storage
+from tinydb.table import Document
 
 from ravao_protocol.atomic import write_atomic
 

@@ -19,8 +19,9 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -28,10 +29,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from appliance import __version__
 from appliance.clock import clock_synced, rfc3339_ms, utc_now
 from appliance.config import MqttConfig
-from ravao_protocol import topics
-from ravao_protocol.settings import parse_broker_url
 from appliance.drain import Drain
 from appliance.outbox import Outbox
+from ravao_protocol import topics
+from ravao_protocol.settings import parse_broker_url
 
 log = logging.getLogger("ravao.uplink")
 
@@ -300,6 +301,8 @@ class Uplink:
 
     def _drain(self) -> None:
         drain = self._drain_now
+        if drain is None:
+            return
         last_status, status_queue = time.monotonic(), self.state.queue  # on_connect sends the first
         while not self._stop.is_set():
             busy = self._connected.is_set() and not drain.idle()

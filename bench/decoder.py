@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-
 from appliance.decoder import make_decoder
 from appliance.sources.simulated import IMAGE_SUFFIXES, load_gray
+
+REPO = Path(__file__).resolve().parent.parent
 
 TESTDATA = REPO / "tests" / "data"
 
@@ -69,7 +69,8 @@ def bench(backend: str, repeat: int) -> dict:
             exact += any(c.text and c.text in want for c in codes)
     empty = np.zeros((480, 640), np.uint8)
     empty_ms = statistics.median(time_call(decoder.decode, empty, 1)[0] for _ in range(max(50, repeat * 10))) * 1000
-    fp_images = [p for p in sorted((TESTDATA / "zxing-falsepositives").rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+    fp_images = [p for p in sorted((TESTDATA / "zxing-falsepositives").rglob("*"))
+                 if p.suffix.lower() in IMAGE_SUFFIXES]
     false_positives = sum(len(decoder.decode(load_gray(p))) for p in fp_images)
     # Frames a camera sees with nobody in front of it: the false-positive
     # photos (scenes with no QR code) at 640x480.

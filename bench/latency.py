@@ -19,6 +19,7 @@ Writes bench/results/latency.json and prints the numbers.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import platform
@@ -30,8 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-
 from appliance.checkpoint import GONE_AFTER_FRAMES
 from appliance.config import parse_config
 from appliance.daemon import Daemon
@@ -39,6 +38,8 @@ from appliance.decision import Result
 from appliance.feedback.gpio import GpioFeedback
 from appliance.sources.simulated import load_gray
 from tests.support.samples import CARDS, MALFORMED_CARD, qr_png
+
+REPO = Path(__file__).resolve().parent.parent
 
 BUZZER, GREEN, RED, RELAY = 17, 27, 22, 23
 GOAL_MS = 50.0
@@ -81,7 +82,7 @@ def rise_after_clear(pin) -> float | None:
     MockPin keeps, with each state, the time since the state before it.
     """
     elapsed = 0.0
-    for before, state in zip(pin.states, pin.states[1:]):
+    for before, state in itertools.pairwise(pin.states):
         elapsed += state.timestamp
         if state.state and not before.state:
             return elapsed
@@ -147,7 +148,8 @@ def main() -> None:
                 raise SystemExit(f"trial {trial}: expected {result.value}, got {[d.result.value for d in decisions]}")
             if not wait_for(lambda: rise_after_clear(buzzer) is not None, timeout=5):
                 raise SystemExit(f"trial {trial}: the buzzer never went high")
-            wait_for(lambda: time.monotonic() - started > SETTLE_S[result], timeout=5)
+            settle = started + SETTLE_S[result]
+            wait_for(lambda settle=settle: time.monotonic() > settle, timeout=5)
             rises[f"{result.value}_buzzer"].append(rise_after_clear(buzzer))
             if result is Result.PASS:
                 if rise_after_clear(relay) is None:

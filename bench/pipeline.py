@@ -24,14 +24,14 @@ from pathlib import Path
 
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-
 from appliance.config import parse_config
 from appliance.daemon import Daemon
 from appliance.outbox import Outbox
 from appliance.sources import open_source
 from tests.support.broker import Broker
 from tests.support.samples import CARDS, qr_png
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def make_scenes(folder: Path) -> None:

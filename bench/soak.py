@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
 from bench.pipeline import make_scenes
 from tests.support.broker import Broker
+
+REPO = Path(__file__).resolve().parent.parent
 
 WARM_UP_S = 30
 

@@ -18,10 +18,8 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
-REPO = Path(__file__).resolve().parent.parent
 
 from appliance.config import MqttConfig
 from appliance.outbox import Outbox
@@ -29,10 +27,12 @@ from appliance.uplink import Identity, Uplink
 from tests.support.broker import Broker
 from tests.support.samples import CARDS
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def fill(box: Outbox, count: int) -> None:
     card = CARDS[0]
-    for i in range(count):
+    for _ in range(count):
         box.record("ravao/bench/dev/events", {
             "device_id": "dev", "venue_id": "bench", "ts": "2026-11-27T08:15:02.123Z", "clock_synced": True,
             "direction": "in", "result": "pass", "reason": None,
@@ -78,7 +78,8 @@ def one_run(work: Path, broker: Broker, events: int, inflight: int, subscribers:
             time.sleep(0.005)
         uplink.stop()
 
-    ours, received = subscribed(broker, "ravao/bench/dev/events" if subscribers else None, events, work / "received.txt", drain)
+    ours, received = subscribed(broker, "ravao/bench/dev/events" if subscribers else None, events,
+                                work / "received.txt", drain)
     left = box.count_unsent()
     box.close()
 
@@ -90,7 +91,8 @@ def one_run(work: Path, broker: Broker, events: int, inflight: int, subscribers:
             subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
                             "-t", "ravao/bench/pub/events", "-l"], stdin=stdin, check=True, timeout=300)
 
-    theirs, theirs_received = subscribed(broker, "ravao/bench/pub/events" if subscribers else None, events, work / "pub-received.txt",
+    theirs, theirs_received = subscribed(broker, "ravao/bench/pub/events" if subscribers else None, events,
+                                         work / "pub-received.txt",
                                          mosquitto_pub)
     return {
         "uplink_events_per_s": round(events / ours),
@@ -115,7 +117,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ravao-bench-"))
     # Unlimited queues, so a subscriber that falls behind loses nothing.
     with Broker(work / "broker", extra_conf="max_queued_messages 0\n") as broker:
-        runs = [one_run(work / f"run{i}", broker, args.events, args.inflight, not args.without_subscribers) for i in range(args.runs)]
+        runs = [one_run(work / f"run{i}", broker, args.events, args.inflight, not args.without_subscribers)
+                for i in range(args.runs)]
     ratios = sorted(r["ratio"] for r in runs)
     result = {
         "events": args.events,

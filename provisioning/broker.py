@@ -15,14 +15,14 @@ import csv
 import hashlib
 import io
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
-from ravao_protocol import topics
-from ravao_protocol.errors import UserError
-from ravao_protocol import fields
 from provisioning.files import write_atomic
+from ravao_protocol import fields, topics
+from ravao_protocol.errors import UserError
 
 PASSWD_FILE = "ravao.passwd"
 ACL_FILE = "ravao.acl"

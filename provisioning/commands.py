@@ -10,17 +10,17 @@ from __future__ import annotations
 import argparse
 import time
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ravao_protocol.errors import UserError
 from provisioning import broker, keys, revocations
-from ravao_protocol.keys import public_pem
-from ravao_protocol.revocations import normalize_token_id, sign_revocations
-from ravao_protocol import fields, topics
-from ravao_protocol.passes import issue_pass
 from provisioning.publish import publish_retained
 from provisioning.qrfile import ENDINGS, write_qr
+from ravao_protocol import fields, topics
+from ravao_protocol.errors import UserError
+from ravao_protocol.keys import public_pem
+from ravao_protocol.passes import issue_pass
+from ravao_protocol.revocations import normalize_token_id, sign_revocations
 from ravao_protocol.settings import DIRECTIONS, MODES
 from ravao_protocol.setup_qr import SetupSettings, make_setup_qr
 
@@ -77,7 +77,7 @@ def _nfc(text: str) -> str:
 
 
 def _utc(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------- owner

@@ -9,13 +9,14 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ravao_protocol.settings import parse_broker_url
 from ravao_protocol.errors import UserError
+from ravao_protocol.settings import parse_broker_url
 
 
 def publish_retained(

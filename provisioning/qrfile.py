@@ -7,8 +7,8 @@ from pathlib import Path
 
 import segno
 
-from ravao_protocol.errors import UserError
 from provisioning.files import write_atomic
+from ravao_protocol.errors import UserError
 
 ENDINGS = (".png", ".svg", ".txt")
 SCALE = 8  # pixels (PNG) or user units (SVG) per module

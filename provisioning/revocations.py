@@ -6,8 +6,8 @@ carries it to the devices is :mod:`ravao_protocol.revocations`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from provisioning.files import write_atomic
 from ravao_protocol.errors import UserError

@@ -24,20 +24,21 @@ import io
 import os
 import time
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Union
 
 import base45
 import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ravao_protocol import fields
+from ravao_protocol.errors import UserError
+from ravao_protocol.keys import key_id, spki_der
 from ravao_protocol.limits import MAX_QR_BYTES
 from ravao_protocol.refusals import Reason, Refused
-from ravao_protocol.errors import UserError
-from ravao_protocol import fields
-from ravao_protocol.keys import key_id, spki_der
 
 PASS_PREFIX = "RVP1:"
 SETUP_PREFIX = "RVS1:"
@@ -64,7 +65,7 @@ MAX_COSE_BYTES = 8192
 MAX_CBOR_DEPTH = 16
 MAX_SIGNER_KEY_BYTES = 256
 
-KeyLookup = Union[
+KeyLookup = Union[  # noqa: UP007 (a string forward reference inside)
     Mapping[bytes, Ed25519PublicKey],
     Callable[[bytes, Mapping[Any, Any]], "Ed25519PublicKey | None"],
 ]

@@ -10,7 +10,7 @@ credential objects are closed, so personal data cannot arrive unannounced.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
@@ -71,7 +71,7 @@ class UnknownCredential(_Closed):
 
 
 Credential = Annotated[
-    Union[CccdCredential, PassCredential, SetupCredential, UnknownCredential], Field(discriminator="type")
+    CccdCredential | PassCredential | SetupCredential | UnknownCredential, Field(discriminator="type")
 ]
 
 

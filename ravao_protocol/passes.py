@@ -14,9 +14,21 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ravao_protocol.errors import UserError
 from ravao_protocol import fields
-from ravao_protocol.envelope import CTI, EXP, IAT, NBF, PASS_PREFIX, SUB, KeyLookup, check_window, claim, read_text, sign
+from ravao_protocol.envelope import (
+    CTI,
+    EXP,
+    IAT,
+    NBF,
+    PASS_PREFIX,
+    SUB,
+    KeyLookup,
+    check_window,
+    claim,
+    read_text,
+    sign,
+)
+from ravao_protocol.errors import UserError
 from ravao_protocol.keys import key_id
 
 NAME = "name"

@@ -26,7 +26,7 @@ class Reason(str, enum.Enum):
 class Refused(Exception):
     """Raised by a credential reader or verifier: the code fails for `reason`."""
 
-    def __init__(self, reason: Reason, detail: str = "", credential: "Credential | None" = None) -> None:
+    def __init__(self, reason: Reason, detail: str = "", credential: Credential | None = None) -> None:
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
         self.detail = detail

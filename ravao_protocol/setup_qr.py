@@ -9,20 +9,34 @@ see :mod:`ravao_protocol.envelope`), so that a new device has a key to pin.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import ValidationError
 
-from ravao_protocol.refusals import Reason, Refused
-from ravao_protocol.errors import UserError
 from ravao_protocol import fields
-from ravao_protocol.envelope import EXP, HEADER_SIGNER_KEY, IAT, MAX_SIGNER_KEY_BYTES, NBF, REQUIRED, SETUP_PREFIX, SUB, check_window, claim, read_text, sign
+from ravao_protocol.envelope import (
+    EXP,
+    HEADER_SIGNER_KEY,
+    IAT,
+    MAX_SIGNER_KEY_BYTES,
+    NBF,
+    REQUIRED,
+    SETUP_PREFIX,
+    SUB,
+    check_window,
+    claim,
+    read_text,
+    sign,
+)
+from ravao_protocol.errors import UserError
 from ravao_protocol.keys import key_id
+from ravao_protocol.refusals import Reason, Refused
 from ravao_protocol.settings import (
     DEFAULT_TOPIC_PREFIX,
     BrokerPassword,

@@ -9,8 +9,9 @@ Adding a credential type is adding one format to the list.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from ravao_protocol.credential import Credential
 from ravao_protocol.limits import MAX_QR_BYTES

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Callable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ravao_protocol.credential import Credential
-from ravao_protocol.refusals import Reason, Refused
 from ravao_protocol.envelope import PASS_PREFIX
 from ravao_protocol.passes import VenuePass, read_pass
+from ravao_protocol.refusals import Reason, Refused
 
 log = logging.getLogger("ravao.pass")
 

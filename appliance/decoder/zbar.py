@@ -77,6 +77,7 @@ class ZbarDecoder:
                 # Not UTF-8: let zbar apply its own ECI and character-set
                 # rules, in a second scan paid for only by such codes.
                 texts = self._scan(self._text, frame)
-                text = text_of(raw, texts[i].decode("utf-8", "replace") if i < len(texts) and len(texts) == len(raws) else None)
+                hint = texts[i].decode("utf-8", "replace") if i < len(texts) and len(texts) == len(raws) else None
+                text = text_of(raw, hint)
             codes.append(DecodedCode(raw=raw, text=text))
         return codes

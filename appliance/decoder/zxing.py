@@ -7,6 +7,8 @@ import zxingcpp
 
 from appliance.decoder import DecodedCode, text_of
 
+QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+
 
 class ZxingDecoder:
     """QR codes through zxing-cpp's ``read_barcodes``."""
@@ -16,7 +18,7 @@ class ZxingDecoder:
     def read(self, frame: np.ndarray) -> tuple[list[DecodedCode], int]:
         """The codes decoded, and how many more symbols were found but not decoded."""
         found = zxingcpp.read_barcodes(
-            frame, formats=zxingcpp.BarcodeFormat.QRCode, text_mode=zxingcpp.TextMode.Plain, return_errors=True)
+            frame, formats=QR_ONLY, text_mode=zxingcpp.TextMode.Plain, return_errors=True)
         codes = _decoded(found)
         return codes, len(found) - len(codes)
 
@@ -26,7 +28,7 @@ class ZxingDecoder:
         `read`. It reads some codes whose modules carry a picture, which
         `read`'s local threshold follows instead of the modules."""
         return _decoded(zxingcpp.read_barcodes(
-            frame[::2, ::2], formats=zxingcpp.BarcodeFormat.QRCode, text_mode=zxingcpp.TextMode.Plain,
+            frame[::2, ::2], formats=QR_ONLY, text_mode=zxingcpp.TextMode.Plain,
             binarizer=zxingcpp.Binarizer.GlobalHistogram, try_downscale=False))
 
     def decode(self, frame: np.ndarray) -> list[DecodedCode]:

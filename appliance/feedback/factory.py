@@ -4,7 +4,7 @@ GPIO parts and the display where the config names them."""
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from appliance.config import Config, GpioConfig
 from appliance.feedback import FanOut, Feedback, LogFeedback

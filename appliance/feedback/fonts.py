@@ -38,7 +38,7 @@ def font_path(name: str) -> Path:
                       f"{', '.join(map(str, FONT_DIRS))}): apt install {APT_PACKAGE}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def font(size: int, *, bold: bool = False) -> ImageFont.FreeTypeFont:
     """DejaVu Sans Condensed at `size` pixels, laid out without shaping (every
     Vietnamese letter has a precomposed form, so NFC text needs none)."""
@@ -46,7 +46,7 @@ def font(size: int, *, bold: bool = False) -> ImageFont.FreeTypeFont:
                               layout_engine=ImageFont.Layout.BASIC)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def coverage(*, bold: bool = False) -> frozenset[int]:
     """Every code point the font maps to a real glyph (not .notdef)."""
     return frozenset(read_cmap(font_path(BOLD if bold else REGULAR).read_bytes()))

@@ -14,7 +14,8 @@ import atexit
 import logging
 import threading
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from gpiozero import LED, Button, Buzzer, OutputDevice
 
@@ -272,9 +273,11 @@ class GpioFeedback:
             if not held:
                 _call(on_press, "press")
 
-        self.button.when_pressed = pressed
-        self.button.when_held = hold
-        self.button.when_released = released
+        button = self.button
+        assert button is not None  # this is only called when a button is fitted
+        button.when_pressed = pressed
+        button.when_held = hold
+        button.when_released = released
 
 
 def _call(callback: Callable[[], None] | None, what: str) -> None:

@@ -14,10 +14,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from PIL import Image
 
@@ -26,8 +26,18 @@ from appliance.config import DisplayConfig
 from appliance.decision import Decision, Result
 from appliance.feedback import Notice
 from appliance.feedback.fonts import font
-from appliance.feedback.screens import (HEIGHT, SMALL, WIDTH, DuplicateScreen, ErrorScreen, FailScreen, IdleScreen,
-                                        PassScreen, Screen, render)
+from appliance.feedback.screens import (
+    HEIGHT,
+    SMALL,
+    WIDTH,
+    DuplicateScreen,
+    ErrorScreen,
+    FailScreen,
+    IdleScreen,
+    PassScreen,
+    Screen,
+    render,
+)
 
 log = logging.getLogger("ravao.feedback.oled")
 

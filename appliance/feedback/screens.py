@@ -8,14 +8,14 @@ missing glyphs) and are shortened letter by letter, never mid-letter.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 from PIL import Image, ImageDraw
 
-from ravao_protocol.refusals import Reason
 from appliance.feedback import Notice
 from appliance.feedback.fonts import drawable, font, graphemes
+from ravao_protocol.refusals import Reason
 
 WIDTH, HEIGHT = 128, 64
 ELLIPSIS = "…"
@@ -83,7 +83,7 @@ class ErrorScreen:
     """The device could not record the check-in: try again."""
 
 
-Screen = Union[IdleScreen, PassScreen, FailScreen, DuplicateScreen, ErrorScreen]
+Screen = IdleScreen | PassScreen | FailScreen | DuplicateScreen | ErrorScreen
 
 # Sizes in pixels. 13 is the least at which the panel keeps Vietnamese marks
 # apart: below it the horn of ư/ơ and stacked marks (ế, ỗ) turn to blobs.
@@ -108,7 +108,7 @@ def render(screen: Screen, language: str = "vi") -> Image.Image:
         _name_line(draw, screen.name)
     elif isinstance(screen, FailScreen):
         _cross(draw, top=MIDDLE)
-        _wrapped(draw, texts.get(screen.reason, texts["refused"]), (ICON + 6, 0, WIDTH - 1, HEIGHT))
+        _wrapped(draw, texts.get(screen.reason or "", texts["refused"]), (ICON + 6, 0, WIDTH - 1, HEIGHT))
     elif isinstance(screen, DuplicateScreen):
         _tick(draw, ring=True)
         _wrapped(draw, texts["duplicate"], (ICON + 6, 0, WIDTH - 1, ICON + 4))

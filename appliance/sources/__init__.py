@@ -9,8 +9,9 @@ uint8 numpy arrays; a finite source ends its iteration when it is done.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 import numpy as np

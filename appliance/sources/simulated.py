@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import abc
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -52,7 +52,7 @@ class SimulatedSource(abc.ABC):
     def frames(self) -> Iterator[np.ndarray]:
         return paced(self._unpaced(), self.spec.fps)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (most simulated sources hold nothing to close)
         pass
 
 

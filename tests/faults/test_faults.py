@@ -119,7 +119,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, broker, subscriber):
     revocations = RevocationPublisher(broker, home, "ravao/bv-tw-hue/revocations")
     setup_iat = int(time.time()) - 3600
     try:
-        for trial in range(50):
+        for _trial in range(50):
             setup_iat += 1
             settings = SetupSettings(device_id="door-01", venue_id="bv-tw-hue", venue_name="Bệnh viện Trung ương Huế",
                                      broker_url=broker.url, issued_at=setup_iat, expires=setup_iat + 7200)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance.decoder import DecodedCode
@@ -69,7 +69,7 @@ def record_checkins(dev: Device, count: int) -> None:
     daemon = dev.daemon
     codes = [DecodedCode(c.text().encode(), c.text()) for c in CARDS]
     for i in range(count):
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         decision = daemon.checkpoint.decide(codes[i % len(codes)], time.monotonic(), now)
         daemon._act(decision, time.monotonic(), now)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -73,7 +73,7 @@ def test_watchdog_comes_from_the_camera_loop(tmp_path):
         while not done.is_set():
             try:
                 data = sock.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             messages.append((time.monotonic(), data.decode()))  # the time it came, not when the wait began
 

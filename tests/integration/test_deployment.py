@@ -203,8 +203,8 @@ def test_installed_tree(staged):
 
 
 def test_user_and_groups(staged):
-    passwd = {f[0]: f for f in (l.split(":") for l in (staged.root / "etc/passwd").read_text().splitlines())}
-    group = {f[0]: f for f in (l.split(":") for l in (staged.root / "etc/group").read_text().splitlines())}
+    passwd = {f[0]: f for f in (line.split(":") for line in (staged.root / "etc/passwd").read_text().splitlines())}
+    group = {f[0]: f for f in (line.split(":") for line in (staged.root / "etc/group").read_text().splitlines())}
     user = passwd["ravao"]
     assert int(user[2]) < 1000, "a system user"
     assert user[3] == group["ravao"][2]
@@ -219,7 +219,7 @@ def test_boot_config_fragment_added_once(staged):
     text = (staged.root / "boot/firmware/config.txt").read_text()
     fragment = (REPO / "firmware/boot-config.txt").read_text()
     assert text == SEED["boot/firmware/config.txt"] + "\n" + fragment
-    lines = [l for l in fragment.splitlines() if l and not l.startswith("#")]
+    lines = [line for line in fragment.splitlines() if line and not line.startswith("#")]
     assert lines[0] == "[all]", "the settings must not land in a model filter such as [cm5]"
     assert {"camera_auto_detect=1", "dtparam=i2c_arm=on", "dtparam=watchdog=on"} <= set(lines)
 
@@ -346,7 +346,7 @@ def test_unit_has_what_the_appliance_needs():
 
     sysusers = (REPO / "firmware/ravao.sysusers").read_text().splitlines()
     assert f"u {one['User']} " in "\n".join(sysusers)
-    members = {l.split()[2] for l in sysusers if l.startswith(f"m {one['User']} ")}
+    members = {line.split()[2] for line in sysusers if line.startswith(f"m {one['User']} ")}
     assert members == set(one["SupplementaryGroups"].split())
 
 

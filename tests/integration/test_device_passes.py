@@ -4,7 +4,7 @@ over a real Mosquitto."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -42,7 +42,7 @@ def device(tmp_path, broker, owner):
 
 
 def iso(delta: timedelta) -> str:
-    return (datetime.now(timezone.utc) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_pass_passes_with_the_contract_credential(device, owner, subscriber):
@@ -74,7 +74,8 @@ def test_forged_and_out_of_date_passes_fail(device, owner, tmp_path, subscriber)
     assert run_ravao("owner", "init", "--home", str(other)).returncode == 0
     foreign, _ = issue(other)
     now = int(time.time())
-    expired, _ = issue_pass(load_owner(owner), "NV-0042", "Trần Thị Ổn", now - 10 * 86400, now - 86400, now - 10 * 86400)
+    expired, _ = issue_pass(load_owner(owner), "NV-0042", "Trần Thị Ổn", now - 10 * 86400, now - 86400,
+                            now - 10 * 86400)
     future, _ = issue(owner, "--valid-from", iso(timedelta(days=2)), "--valid-until", iso(timedelta(days=30)))
     cases = [
         (flip_signature_byte(good), Reason.BAD_SIGNATURE),

@@ -7,7 +7,7 @@ import json
 import random
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -44,8 +44,8 @@ def check_event_fields(event: dict) -> None:
     assert event["schema"] == "ravao.checkin/1"
     assert uuid.UUID(event["event_id"]).version == 4
     assert TS.match(event["ts"]), event["ts"]
-    when = datetime.strptime(event["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-    assert abs(datetime.now(timezone.utc) - when) < timedelta(minutes=5)
+    when = datetime.strptime(event["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs(datetime.now(UTC) - when) < timedelta(minutes=5)
     assert isinstance(event["clock_synced"], bool)
     assert event["direction"] in ("in", "out")
     assert event["device_id"] == "door-01" and event["venue_id"] == "bv-tw-hue"
@@ -68,7 +68,7 @@ def test_images_to_events(tmp_path, broker, subscriber, backend):
     ordered = sorted(by_id.values(), key=lambda e: e["seq"])
     assert [e["seq"] for e in ordered] == list(range(1, len(expected) + 1))
     assert len(ordered) == len(expected)
-    for event, (kind, what) in zip(ordered, expected):
+    for event, (kind, what) in zip(ordered, expected, strict=True):
         check_event_fields(event)
         if kind == "pass":
             assert event["result"] == "pass" and event["reason"] is None
@@ -122,7 +122,7 @@ def test_hostile_codes_fail_and_never_crash(tmp_path, broker, subscriber):
     rng = random.Random(7)
     payloads = [bytes(rng.randrange(256) for _ in range(n)) for n in (1, 17, 300, 1200)]
     payloads.append(b"\x00" * 50)
-    payloads.append("046085001234|" .encode() + b"\xff\xfe" * 600)  # a card prefix, then garbage
+    payloads.append(b"046085001234|" + b"\xff\xfe" * 600)  # a card prefix, then garbage
     payloads.append(("0" * 12 + "|" * 6 + "A" * 2800).encode())  # near the largest QR there is
     for i, data in enumerate(payloads):
         qr_bytes_png(data, folder / f"{i:02d}.png", scale=2)

@@ -89,7 +89,7 @@ def show_the_five(tmp_path, broker, subscriber, owner, privacy: str) -> tuple[di
     finally:
         dev.close()
     by_seq = sorted(events, key=lambda e: e["seq"])
-    received = dict(zip(shown, by_seq))
+    received = dict(zip(shown, by_seq, strict=True))
     # The events are the codes shown, in order.
     assert [e["credential"]["type"] for e in by_seq] == ["cccd", "cccd", "pass", "unknown", "unknown"]
     assert [e["result"] for e in by_seq] == ["pass", "pass", "pass", "fail", "fail"]

@@ -9,7 +9,7 @@ import stat
 import subprocess
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -235,7 +235,7 @@ def test_publish_revocations_reaches_devices_signed(tmp_path, peers, mosq, capsy
     assert device.wait_until(lambda: device.received)
     topic, payload = device.received[0]
     owner_key = keys.load_owner(home).public_key()
-    got = verify_revocations(payload, {key_id(owner_key): owner_key}, datetime.now(timezone.utc))
+    got = verify_revocations(payload, {key_id(owner_key): owner_key}, datetime.now(UTC))
     assert got.token_ids == {token}
 
 
@@ -313,7 +313,7 @@ def _tls_files(folder):
     def name(cn):
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca = (
         x509.CertificateBuilder()

@@ -33,7 +33,7 @@ def _write(path: Path, key, cert) -> None:
 
 def make_ca(folder: Path, name: str) -> tuple:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(_name(name))
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
@@ -46,7 +46,7 @@ def make_ca(folder: Path, name: str) -> tuple:
 def issue_cert(folder: Path, name: str, ca: tuple, *, hosts: list[str] = (), client: bool = False) -> None:
     ca_key, ca_cert = ca
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     builder = (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(ca_cert.subject)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30)))
@@ -107,7 +107,8 @@ def test_tls_with_password_and_client_certificate(tmp_path, pki):
             sub.close()
 
 
-@pytest.mark.parametrize("case, reason", [("wrong CA", "TLS verification failed (self-signed certificate in certificate chain)"),
+@pytest.mark.parametrize("case, reason", [("wrong CA",
+                                           "TLS verification failed (self-signed certificate in certificate chain)"),
                                           ("wrong host name", "TLS verification failed (IP address mismatch"),
                                           ("wrong password", "the broker refused the connection: Not authorized")])
 def test_tls_refusals_keep_events_unsent(tmp_path, pki, case, reason, caplog):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from ravao_protocol.setup_qr import SetupSettings, make_setup_qr
 NO_NMCLI = "ravao-test-no-such-nmcli-program"
 
 T0 = 1_800_000_000  # 2027-01-15T08:00:00Z
-NOW = datetime.fromtimestamp(T0, timezone.utc)
+NOW = datetime.fromtimestamp(T0, UTC)
 
 # The reasons the contract allows on a fail.
 CONTRACT_REASONS = frozenset(r.value for r in Reason)

@@ -64,7 +64,7 @@ class Mosquitto:
             lines.append("user root")
         self.conf_path.write_text("\n".join(lines) + "\n" + self.extra_conf + "\n")
 
-    def start(self) -> "Mosquitto":
+    def start(self) -> Mosquitto:
         """Start the broker and wait until its port accepts connections."""
         self._write_conf()
         with self.log_path.open("ab") as log:
@@ -94,7 +94,7 @@ class Mosquitto:
             self.process.kill()
             self.process.wait(STOP_TIMEOUT)
 
-    def __enter__(self) -> "Mosquitto":
+    def __enter__(self) -> Mosquitto:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

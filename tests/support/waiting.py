@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 3.0, interval: float = 0.01) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,7 +12,7 @@ from appliance.credentials.cccd import CccdFormat
 from ravao_protocol.refusals import Reason
 from tests.support.samples import CARDS, Card
 
-NOW = datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 classifier = Classifier([CccdFormat()])
 
 

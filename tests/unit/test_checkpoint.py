@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from appliance.checkpoint import GONE_AFTER_FRAMES, Checkpoint
 from appliance.credentials import Classifier
@@ -13,7 +13,7 @@ from appliance.directions import FixedDirection
 from ravao_protocol.refusals import Reason
 from tests.support.samples import CARDS
 
-NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
 
 
 def code(text: str) -> DecodedCode:

@@ -3,6 +3,7 @@ result, the relay's safety (crash, close, exit), and the button."""
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 import time
@@ -41,7 +42,7 @@ def durations(factory: MockFactory, pin: int, value: bool) -> list[float]:
     """How long the pin stayed at `value` each time it left it (MockPin keeps,
     with each state, the time since the change before it)."""
     history = factory.pin(pin).states
-    return [later.timestamp for earlier, later in zip(history, history[1:]) if earlier.state == value]
+    return [later.timestamp for earlier, later in itertools.pairwise(history) if earlier.state == value]
 
 
 @pytest.fixture

@@ -91,7 +91,7 @@ def test_png_folder_numbers_on_after_a_restart(tmp_path, clock):
     folder = tmp_path / "screens"
     for run in range(2):
         fb = OledFeedback(DisplayConfig(driver=f"png:{folder}"), VENUE, clock=clock)
-        assert wait_for(lambda: len(list(folder.glob("*.png"))) == run + 1)
+        assert wait_for(lambda run=run: len(list(folder.glob("*.png"))) == run + 1)
         fb.close()
     assert sorted(p.name for p in folder.glob("*")) == ["000001.png", "000002.png"]
 
@@ -187,7 +187,7 @@ def test_a_failing_display_is_logged_once_and_never_reaches_the_caller(clock, ca
             before = panel.tries
             fb.decided(decision(Result.PASS))
             fb.status(online=bool(i % 2), queue=i)
-            assert wait_for(lambda: panel.tries > before)
+            assert wait_for(lambda before=before: panel.tries > before)
         assert [r.message for r in caplog.records].count(
             "the display failed; carrying on without it until it works again") == 1
         panel.works.set()

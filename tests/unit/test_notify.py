@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -254,7 +255,7 @@ def test_a_stalled_loop_stops_the_keepalives(listener):
         assert all(msg == "WATCHDOG=1" for _, msg in running)
         # about one every timeout/2, not one per frame (~200 frames here)
         assert 3 <= len(running) <= 6, running
-        gaps = [b - a for (a, _), (b, _) in zip(running, running[1:])]
+        gaps = [b - a for (a, _), (b, _) in itertools.pairwise(running)]
         assert max(gaps) < timeout, gaps
 
         stall.set()

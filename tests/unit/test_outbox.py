@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from appliance.outbox import Outbox
+from appliance.outbox import DirectionChange, Outbox
 
 
 def fields(n: int) -> dict:
@@ -49,10 +49,14 @@ def test_unsent_in_order_and_marked_on_ack(tmp_path):
 
 def test_a_failed_transaction_records_nothing_and_spends_no_seq(tmp_path):
     box = Outbox(tmp_path / "o.sqlite3")
-    box.record("t", fields(1))
-    with pytest.raises(sqlite3.OperationalError):
-        box.record("t", fields(2), extra_sql=[("INSERT INTO no_such_table VALUES (1)", ())])
+    box.record("t", fields(1), DirectionChange("cccd:1", "2026-11-27", "in"))
+    # The direction's write fails inside the check-in's transaction: neither is kept.
+    box.execute("CREATE TRIGGER no_more BEFORE UPDATE ON directions BEGIN SELECT RAISE(ABORT, 'full'); END")
+    box.execute("CREATE TRIGGER no_new BEFORE INSERT ON directions BEGIN SELECT RAISE(ABORT, 'full'); END")
+    with pytest.raises(sqlite3.DatabaseError):
+        box.record("t", fields(2), DirectionChange("cccd:1", "2026-11-27", "out"))
     assert box.count_unsent() == 1
+    assert box.last_direction("cccd:1") == ("2026-11-27", "in")
     assert box.record("t", fields(3))["seq"] == 2
 
 

@@ -3,7 +3,7 @@
 import stat
 import time
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import zxingcpp
@@ -78,8 +78,8 @@ def test_pass_issue_with_dates(home, tmp_path, capsys):
     out = tmp_path / "p.txt"
     assert issue(home, out, "--valid-from", "2020-01-01T00:00:00Z", "--valid-until", "2099-12-31T23:59:59+07:00") == 0
     venue_pass = read_pass(out.read_text().strip(), trusted(home))
-    assert venue_pass.not_before == int(datetime(2020, 1, 1, tzinfo=timezone.utc).timestamp())
-    assert venue_pass.expires == int(datetime(2099, 12, 31, 16, 59, 59, tzinfo=timezone.utc).timestamp())
+    assert venue_pass.not_before == int(datetime(2020, 1, 1, tzinfo=UTC).timestamp())
+    assert venue_pass.expires == int(datetime(2099, 12, 31, 16, 59, 59, tzinfo=UTC).timestamp())
     assert capsys.readouterr().out.splitlines()[-1] == venue_pass.token_id
 
 

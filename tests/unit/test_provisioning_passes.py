@@ -2,7 +2,7 @@
 
 import tracemalloc
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import base45
@@ -34,7 +34,7 @@ from tests.support.signed_codes import (
 )
 
 T0 = 1_800_000_000  # 2027-01-15
-NOW = datetime.fromtimestamp(T0 + 3600, timezone.utc)
+NOW = datetime.fromtimestamp(T0 + 3600, UTC)
 OWNER = Ed25519PrivateKey.generate()
 OTHER = Ed25519PrivateKey.generate()
 
@@ -99,7 +99,7 @@ def test_pass_issued_by_the_cli_verifies(tmp_path, capsys):
     token_id = capsys.readouterr().out.splitlines()[-1]
     text = out.read_text().strip()
     owner = load_owner(home)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     credential = read(text, keys=trusted(owner), now=now)
     assert credential.fields["token_id"] == token_id
     assert (credential.id, credential.name) == ("SV-7", "Lê Văn Minh")
@@ -151,8 +151,8 @@ def test_expired_pass_fails_and_still_says_whose_it_was():
     assert refused.reason is Reason.EXPIRED
     assert refused.credential is not None and refused.credential.fields["token_id"] == venue_pass.token_id
     # exp is the first second it is no longer valid (RFC 8392)
-    assert refusal(text, now=datetime.fromtimestamp(T0, timezone.utc)).reason is Reason.EXPIRED
-    assert read(text, now=datetime.fromtimestamp(T0 - 1, timezone.utc)).id == "NV-0012"
+    assert refusal(text, now=datetime.fromtimestamp(T0, UTC)).reason is Reason.EXPIRED
+    assert read(text, now=datetime.fromtimestamp(T0 - 1, UTC)).id == "NV-0012"
 
 
 def test_pass_not_yet_valid():
@@ -372,12 +372,12 @@ VALID_PASS, _ = issue(OWNER, nbf=T0 - 86400, exp=T0 + 86400)
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutations(VALID_PASS))
 def test_mutated_pass_never_verifies(mutated):
-    assert_no_forgery(mutated, VALID_PASS, lambda t: read(t, now=datetime.fromtimestamp(T0, timezone.utc)))
+    assert_no_forgery(mutated, VALID_PASS, lambda t: read(t, now=datetime.fromtimestamp(T0, UTC)))
 
 
 def test_unmutated_pass_verifies_in_the_mutation_setting():
     """The property above would pass vacuously if the original were refused."""
-    assert read(VALID_PASS, now=datetime.fromtimestamp(T0, timezone.utc)).id == "NV-0012"
+    assert read(VALID_PASS, now=datetime.fromtimestamp(T0, UTC)).id == "NV-0012"
 
 
 @settings(max_examples=200, deadline=None)

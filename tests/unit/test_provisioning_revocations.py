@@ -2,7 +2,7 @@
 
 import json
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import cbor2
 import pytest
@@ -19,7 +19,7 @@ from ravao_protocol.revocations import MAX_MESSAGE_BYTES, MAX_REVOKED, sign_revo
 from tests.support.signed_codes import build_cose, cose_of, parts_of, run_cli, standard_header
 
 T0 = 1_800_000_000
-NOW = datetime.fromtimestamp(T0, timezone.utc)
+NOW = datetime.fromtimestamp(T0, UTC)
 OWNER = Ed25519PrivateKey.generate()
 OTHER = Ed25519PrivateKey.generate()
 TRUSTED = {key_id(OWNER.public_key()): OWNER.public_key()}

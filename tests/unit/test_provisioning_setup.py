@@ -1,7 +1,7 @@
 """Setup QRs: made, verified with and without a pinned key, and refused."""
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import cbor2
 import pytest
@@ -28,7 +28,7 @@ from tests.support.signed_codes import (
 )
 
 T0 = 1_800_000_000
-NOW = datetime.fromtimestamp(T0 + 60, timezone.utc)
+NOW = datetime.fromtimestamp(T0 + 60, UTC)
 OWNER = Ed25519PrivateKey.generate()
 OTHER = Ed25519PrivateKey.generate()
 
@@ -84,14 +84,14 @@ def test_another_owners_setup_qr_is_refused_once_pinned():
 
 def test_expired_setup_qr():
     text = make_setup_qr(MINIMAL, OWNER)
-    assert refusal(text, now=datetime.fromtimestamp(T0 + 3600, timezone.utc)).reason is Reason.EXPIRED
+    assert refusal(text, now=datetime.fromtimestamp(T0 + 3600, UTC)).reason is Reason.EXPIRED
 
 
 def test_setup_qr_made_on_a_clock_ahead_still_applies():
     """No nbf: a new device's clock is often behind (no network, no RTC) and
     the Wi-Fi it needs to set it is in the QR."""
     text = make_setup_qr(MINIMAL, OWNER)
-    assert verify_setup_qr(text, datetime.fromtimestamp(T0 - 86400 * 30, timezone.utc)).settings == MINIMAL
+    assert verify_setup_qr(text, datetime.fromtimestamp(T0 - 86400 * 30, UTC)).settings == MINIMAL
 
 
 def _claims(change=None):
@@ -234,7 +234,7 @@ def test_setup_qr_cli_writes_a_verifiable_qr(tmp_path, capsys):
         str(out),
     )
     assert code == 0
-    got = verify_setup_qr(out.read_text().strip(), datetime.now(timezone.utc), pinned=load_owner(home).public_key())
+    got = verify_setup_qr(out.read_text().strip(), datetime.now(UTC), pinned=load_owner(home).public_key())
     s = got.settings
     assert (s.device_id, s.venue_id, s.venue_name, s.broker_url) == (
         "bus-7",

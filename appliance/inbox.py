@@ -1,0 +1,49 @@
+"""The camera thread's inbox: how other threads ask for a change.
+
+paho's network thread (a revocation list, a connection that came or went),
+gpiozero's callback thread (a button press or hold) and an uplink that
+delivered its last event each post a command here; the camera thread runs
+them between frames. So the device's settings, directions and uplinks are
+only ever changed, and read, by the camera thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from collections.abc import Callable
+
+log = logging.getLogger("ravao")
+
+Command = Callable[[], None]
+
+
+class Inbox:
+    """Commands for the camera thread, run in the order they were posted."""
+
+    def __init__(self) -> None:
+        self._commands: queue.SimpleQueue[tuple[str, Command]] = queue.SimpleQueue()
+
+    def post(self, what: str, command: Command) -> None:
+        """Ask the camera thread to run `command` (any thread; returns at once).
+        `what` names it in the log should it fail."""
+        self._commands.put((what, command))
+
+    def pending(self) -> int:
+        """How many commands wait to be run."""
+        return self._commands.qsize()
+
+    def run_pending(self) -> int:
+        """Run every command posted so far (the camera thread only); a command
+        that fails is logged and the others still run. Returns how many ran."""
+        ran = 0
+        while True:
+            try:
+                what, command = self._commands.get_nowait()
+            except queue.Empty:
+                return ran
+            try:
+                command()
+            except Exception:
+                log.exception("%s failed", what)
+            ran += 1
