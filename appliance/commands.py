@@ -30,12 +30,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from appliance.inspect import inspect_images
+    from appliance.decode_report import decode_report
 
     with tempfile.TemporaryDirectory(prefix="ravao-decode-") as scratch:
         # Without a config: a new device's settings, with an empty state of its own.
         config = load_config(args.config) if args.config else Config(storage=StorageConfig(state_dir=scratch))
-        return _print_reports(inspect_images(args.images, args.backend or config.decoder.backend, config), args.json)
+        return _print_reports(decode_report(args.images, args.backend or config.decoder.backend, config), args.json)
 
 
 def _print_reports(reports, as_json: bool) -> int:
@@ -57,7 +57,7 @@ def _print_reports(reports, as_json: bool) -> int:
 
 
 def cmd_factory_reset(args: argparse.Namespace) -> int:
-    from appliance.setup import provisioned_config, route_of
+    from appliance.setup_desk import provisioned_config, route_of
     from appliance.state import DeviceState
 
     config = load_config(args.config)

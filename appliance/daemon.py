@@ -1,9 +1,10 @@
-"""The appliance daemon: the camera loop and everything around it.
+"""The appliance daemon: one device, from its config, until it is stopped.
 
-One loop: frame → decode → decide → record (the one disk commit) → tell
-the person. The uplink, the display and the buzzer run on their own threads,
-so the loop never waits on the network or the hardware. Settings from a
-setup QR take effect at once, without a restart.
+One loop on one thread: frame → decode → decide → record (the one disk
+commit) → tell the person. The uplinks, the display and the buzzer run on
+threads of their own, so the loop never waits on the network or the
+hardware; what those threads want changed reaches the loop through its
+inbox. Settings from a setup QR take effect at once, without a restart.
 """
 
 from __future__ import annotations
@@ -12,29 +13,31 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any
 
-from pydantic import ValidationError
+import numpy as np
 
+from appliance.camera_loop import CameraLoop
 from appliance.checkpoint import Checkpoint
 from appliance.clock import clock_synced, rfc3339_ms, utc_now
-from appliance.config import Config, MqttConfig, usable_state_dir
-from appliance.credentials import Classifier
+from appliance.config import Config, usable_state_dir
 from appliance.decision import NOT_A_PERSON, Decision, Result
-from appliance.decoder import make_decoder
+from appliance.decision_path import build_decision_path
 from appliance.directions import ButtonDirection, Directions, FixedDirection, ToggleDirection
 from appliance.feedback import Feedback, Notice
 from appliance.feedback.factory import build_feedback
+from appliance.inbox import Inbox
 from appliance.notify import Notifier
 from appliance.outbox import Outbox
-from appliance.setup import SetupDesk, provisioned_config, route_of
+from appliance.setup_desk import provisioned_config, route_of
 from appliance.sources import FrameSource, SourceError, open_source, parse_source
 from appliance.state import DeviceState
-from appliance.trust import Keyring, formats_for
 from appliance.uplink import Identity, Uplink, UplinkState
+from appliance.uplinks import Uplinks
 from appliance.wifi import WifiJoiner
 from ravao_protocol import topics
 from ravao_protocol.errors import UserError
@@ -45,10 +48,7 @@ from ravao_protocol.settings import DeviceSettings
 log = logging.getLogger("ravao")
 
 OUTBOX_FILE = "outbox.sqlite3"
-# Reopening a camera that failed: first wait, and the longest wait.
-REOPEN_FIRST_S, REOPEN_MAX_S = 0.5, 30.0
 PURGE_EVERY_S = 3600.0  # sent events past the retention are deleted this often
-RATE_EVERY_S = 60.0  # the frame rate goes to the log this often
 
 
 def directions_for(device: DeviceSettings | None, outbox: Outbox) -> Directions:
@@ -61,121 +61,91 @@ def directions_for(device: DeviceSettings | None, outbox: Outbox) -> Directions:
 
 
 class Daemon:
-    """Runs one device from its config until stopped (or its finite source ends)."""
+    """Runs one device. Its settings, directions and uplinks belong to the
+    camera thread; other threads post to :attr:`inbox`.
+
+    `open_camera` opens the frame source (default: the config's camera).
+    """
 
     def __init__(self, config: Config, *, feedback: Feedback | None = None, notifier: Notifier | None = None,
-                 wifi: WifiJoiner | None = None) -> None:
+                 wifi: WifiJoiner | None = None, open_camera: Callable[[], FrameSource] | None = None) -> None:
         self.config = config
         state_dir = usable_state_dir(config.storage)
         self.outbox = Outbox(state_dir / OUTBOX_FILE)
         self.state = DeviceState(state_dir)
-        self.keyring = Keyring(self.state, config.policy.trusted_keys)
         self.notifier = notifier or Notifier.from_env()
-        self.decoder = make_decoder(config.decoder.backend)
+        self.inbox = Inbox()
         self.stopping = threading.Event()
-        self.camera_ok = True
         self.storage_ok = True
-        self._ready = False  # READY=1 goes to systemd with the first frame
-        self._reset_requested = threading.Event()
-        self._switching = threading.Lock()
-        self.desk = SetupDesk(self.state, on_applied=self._provisioned, in_setup_mode=lambda: self.identity is None,
-                              direction=lambda: self.directions.shown or "in", route=self._route, wifi=wifi)
-        self.retired: dict[str, Uplink] = {}  # events topic of an identity left behind → its drain
+        self.uplinks = Uplinks(self.outbox, self.state, self.stopping)
         self.device, self.mqtt = provisioned_config(config, self.state)
         self.identity: Identity | None = None
         self.directions: Directions = FixedDirection("in")
-        self.uplink: Uplink | None = None
-        self.checkpoint = Checkpoint(
-            Classifier(formats_for(config, self.state, self.keyring)),
-            accept=config.policy.accept,
-            dedupe_seconds=config.policy.dedupe_seconds,
-            directions=self.directions,
-            intercept=self.desk.intercept,
-        )
-        self._apply_settings()
+        self.path = build_decision_path(config, self.state, self.directions, on_applied=self._provisioned,
+                                        in_setup_mode=lambda: self.identity is None, route=self._route, wifi=wifi)
+        self.decoder = self.path.decoder
+        self._apply_settings(start=False)
         self.feedback = feedback or build_feedback(
             config, on_button_press=self.button_pressed, on_button_hold=self.button_held,
             venue=self.device.venue_name if self.device else "", direction=self.directions.shown)
+        camera = config.camera
+        self.camera = CameraLoop(
+            open_camera or partial(open_source, camera.source, camera.width, camera.height, camera.fps),
+            self.scan, inbox=self.inbox, notifier=self.notifier, stopping=self.stopping,
+            finite_source=parse_source(camera.source).kind in ("images", "video"), on_camera=self._camera_changed)
 
-    # -- settings -------------------------------------------------------
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """The decision logic in force."""
+        return self.path.checkpoint
 
-    def _apply_settings(self) -> None:
+    @property
+    def uplink(self) -> Uplink | None:
+        """The uplink of the identity in force (None before a setup QR)."""
+        return self.uplinks.current
+
+    # -- settings (camera thread) ----------------------------------------
+
+    def _apply_settings(self, *, start: bool) -> None:
         """Put `self.device` and `self.mqtt` in force: identity, direction, uplink."""
         device = self.device
         self.identity = Identity(device.id, device.venue_id) if device else None
-        self.directions = self.checkpoint.directions = directions_for(device, self.outbox)
-        old, self.uplink = self.uplink, None
-        if self.identity is not None:
-            self.uplink = Uplink(self.outbox, self.identity, self.mqtt,
-                                 on_change=self._uplink_changed, status_extra=self._status_extra)
-            self.uplink.subscribe(topics.revocations(self.mqtt.topic_prefix, self.identity.venue_id),
-                                  self._revocations)
-        if old is not None:
-            # Saying "offline" to the old broker takes network time: not on the camera loop.
-            new = self.uplink
-            threading.Thread(target=self._switch_uplink, args=(old, new), name="ravao-switch", daemon=True).start()
-
-    def _switch_uplink(self, old: Uplink, new: Uplink | None) -> None:
-        with self._switching:  # one switch at a time, in the order they were asked for
-            old.stop()
-            if new is not None and new is self.uplink and not self.stopping.is_set():
-                new.start()
-            self._start_retired()
+        self.directions = directions_for(device, self.outbox)
+        self.path.use_directions(self.directions)
+        revocations = None
+        if device is not None:
+            revocations = (topics.revocations(self.mqtt.topic_prefix, device.venue_id), self._revocations_arrived)
+        self.uplinks.use(self.identity, self.mqtt, start=start, revocations=revocations,
+                         on_change=self._uplink_changed,
+                         status_extra=self._status_extra)
 
     def _route(self) -> dict[str, Any] | None:
         """Where the current identity's events go: kept when the device leaves it."""
         return route_of(self.device, self.mqtt)
 
-    def _start_retired(self) -> None:
-        """Drain the unsent events of identities the device has left, each to its own broker."""
-        current = self.uplink.events_topic if self.uplink is not None else None
-        for route in self.state.retired_routes():
-            topic = route["topic"]
-            if topic in self.retired or self.stopping.is_set():
-                continue
-            if topic == current or not self.outbox.count_unsent_on(topic):
-                self.state.drop_retired(topic)
-                continue
-            try:
-                uplink = Uplink(self.outbox, Identity(route["device_id"], route["venue_id"]),
-                                MqttConfig.model_validate(route["mqtt"]),
-                                on_drained=partial(self._retired_drained, topic))
-            except (KeyError, TypeError, ValidationError) as exc:
-                log.error("cannot deliver the events left on %s: %s", topic, exc)
-                continue
-            log.info("delivering the events left on %s to their own broker", topic)
-            self.retired[topic] = uplink
-            uplink.start()
-
-    def _retired_drained(self, topic: str) -> None:
-        with self._switching:
-            uplink = self.retired.pop(topic, None)
-            if uplink is not None:
-                uplink.stop()
-            self.state.drop_retired(topic)
-
     def _provisioned(self) -> None:
-        """A setup QR was applied (camera loop thread)."""
+        """A setup QR was applied (camera thread, inside a decision)."""
         self.device, self.mqtt = provisioned_config(self.config, self.state)
-        self.keyring.refresh()
-        started = self.uplink is None
-        self._apply_settings()
-        if started and self.uplink is not None:
-            self.uplink.start()
-        self._show_status()
+        self.path.keyring.refresh()
+        self._apply_settings(start=True)
+        self.show_status()
 
     def _factory_reset(self) -> None:
         log.warning("factory reset: forgetting the owner key and the setup; unsent events are kept")
         self.state.factory_reset(retire=self._route())
-        self.keyring.refresh()
+        self.path.keyring.refresh()
         self.device, self.mqtt = provisioned_config(self.config, self.state)
-        self._apply_settings()
-        self._show_status()
+        self._apply_settings(start=True)
+        self.show_status()
+
+    def _revocations_arrived(self, payload: bytes) -> None:
+        """A revocation list arrived (paho's thread): checked on the camera thread."""
+        self.inbox.post("a revocation list", partial(self._revocations, payload))
 
     def _revocations(self, payload: bytes) -> None:
-        """A revocation list arrived (paho thread): keep it if genuine and newer."""
+        """Keep a revocation list if it is genuine and newer."""
         try:
-            revoked = verify_revocations(payload, self.keyring(), utc_now())
+            revoked = verify_revocations(payload, self.path.keyring(), utc_now())
         except Refused as refusal:
             log.warning("ignored a revocation list: %s", refusal)
             return
@@ -191,6 +161,7 @@ class Daemon:
         self.stopping.set()
 
     def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop the daemon cleanly."""
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
 
@@ -209,126 +180,58 @@ class Daemon:
                 return
 
     def start_uplinks(self) -> None:
-        """Connect to the broker, and drain what identities left behind to theirs."""
-        with self._switching:
-            if self.uplink is not None:
-                self.uplink.start()
-            else:
-                log.warning("this device has no identity yet: waiting for a setup QR")
-            self._start_retired()
+        """Connect to the broker, and deliver what identities left behind to theirs."""
+        self.uplinks.start()
 
     def run(self, drain_timeout: float = 10.0) -> int:
         """The daemon's life; returns the exit code."""
-        purger = threading.Thread(target=self._purge_old_events, name="ravao-retention", daemon=True)
-        purger.start()
+        threading.Thread(target=self._purge_old_events, name="ravao-retention", daemon=True).start()
         self.start_uplinks()
-        self._show_status()
+        self.show_status()
         try:
-            finished = self._camera_loop()
-            if finished and not self.stopping.is_set():
-                self._drain(drain_timeout)
+            if self.camera_loop() and not self.stopping.is_set():
+                self.inbox.run_pending()
+                self.uplinks.wait_until_delivered(drain_timeout)
         finally:
             self.notifier.stopping()
             self.close()
         return 0
 
+    def camera_loop(self) -> bool:
+        """Scan until stopped; True when a finite source ran out of frames."""
+        try:
+            return self.camera.run()
+        except SourceError as exc:  # a file source that is not there
+            raise UserError(str(exc)) from None
+
+    def scan_source(self, source: FrameSource) -> bool:
+        """Scan every frame of an open source; True when a finite one ran out."""
+        return self.camera.scan_source(source)
+
     def close(self) -> None:
+        """Stop the uplinks, the display and the buzzer; close the files."""
         self.stopping.set()
-        with self._switching:
-            for uplink in [self.uplink, *self.retired.values()]:
-                if uplink is not None:
-                    uplink.stop()
+        self.uplinks.close()
         self.feedback.close()
         self.outbox.close()
         self.state.close()
 
-    def _open_source(self) -> FrameSource:
-        cam = self.config.camera
-        return open_source(cam.source, cam.width, cam.height, cam.fps)
+    # -- one frame --------------------------------------------------------
 
-    def _camera_loop(self) -> bool:
-        """Scan until stopped; True when a finite source ran out of frames."""
-        delay = REOPEN_FIRST_S
-        while not self.stopping.is_set():
-            try:
-                source = self._open_source()
-            except SourceError as exc:
-                if parse_source(self.config.camera.source).kind in ("images", "video"):
-                    raise UserError(str(exc)) from None  # a file that is not there will not appear
-                self._camera_lost(str(exc))
-            else:
-                try:
-                    if self.scan_source(source):
-                        return True
-                    if self.camera_ok:  # a live camera that stopped: reopen it at once
-                        delay = REOPEN_FIRST_S
-                except SourceError as exc:
-                    self._camera_lost(str(exc))
-                finally:
-                    source.close()
-            self._wait_to_reopen(delay)
-            delay = min(delay * 2, REOPEN_MAX_S)
-        return False
-
-    def _wait_to_reopen(self, delay: float) -> None:
-        # The watchdog keeps being fed: waiting for a lost camera is not a hang.
-        deadline = time.monotonic() + delay
-        while not self.stopping.is_set() and time.monotonic() < deadline:
-            self.notifier.watchdog()
-            self._reset_if_asked()
-            self.stopping.wait(min(1.0, max(0.0, deadline - time.monotonic())))
-
-    def _reset_if_asked(self) -> None:
-        if self._reset_requested.is_set():
-            self._reset_requested.clear()
-            self._factory_reset()
-
-    def scan_source(self, source: FrameSource) -> bool:
-        """Scan every frame of an open source; True when a finite one ran out.
-
-        Raises SourceError when the camera fails.
-        """
-        frames, since = 0, time.monotonic()
-        for frame in source.frames():
-            frames += 1
-            if frames % 64 == 0 and time.monotonic() - since >= RATE_EVERY_S:
-                elapsed = time.monotonic() - since
-                log.info("camera loop: %d frames in %.0f s (%.1f fps)", frames, elapsed, frames / elapsed)
-                frames, since = 0, time.monotonic()
-            if not self._ready:
-                self.notifier.ready()
-                self._ready = True
-            if not self.camera_ok:
-                self.camera_ok = True
-                log.info("camera is back")
-                self._show_status()
-            self.notifier.watchdog()
-            self._reset_if_asked()
-            self.scan(frame)
-            if self.stopping.is_set():
-                return False
-        if source.finite:
-            return True
-        self._camera_lost("the camera stopped delivering frames")
-        return False
-
-    def _camera_lost(self, why: str) -> None:
-        log.error("camera: %s", why)
-        if self.camera_ok:
-            self.camera_ok = False
-            self._show_status()
-
-    def scan(self, frame) -> list[Decision]:
-        """Decode one frame and act on every code newly in view."""
+    def scan(self, frame: np.ndarray) -> list[Decision]:
+        """Run the inbox, then decode one frame and act on every code newly in view."""
+        self.inbox.run_pending()
         try:
             codes = self.decoder.decode(frame)
         except Exception:
             log.exception("the decoder failed on a frame")
             return []
         mono, now = time.monotonic(), utc_now()
-        return [self._act(decision, mono, now) for decision in self.checkpoint.frame(codes, mono, now)]
+        return [self.act(decision, mono, now) for decision in self.checkpoint.frame(codes, mono, now)]
 
-    def _act(self, decision: Decision, mono: float, now: datetime) -> Decision:
+    def act(self, decision: Decision, mono: float, now: datetime) -> Decision:
+        """Record `decision` (a pass or fail) and tell the person; an error
+        instead if it cannot be recorded, never "pass"."""
         if self.identity is None and decision.result is Result.PASS and decision.credential.type not in NOT_A_PERSON:
             # Nothing can be recorded before the setup QR, so nobody is told "pass".
             decision = replace(decision, result=Result.ERROR)
@@ -341,15 +244,11 @@ class Daemon:
             except Exception:
                 log.exception("could not record the check-in")
                 decision = replace(decision, result=Result.ERROR)
-                if self.storage_ok:
-                    self.storage_ok = False
-                    self._show_status()
+                self._storage_changed(False)
             else:
                 decision = replace(decision, event=event)
                 self.checkpoint.recorded(decision, mono)
-                if not self.storage_ok:
-                    self.storage_ok = True
-                    self._show_status()
+                self._storage_changed(True)
                 if self.uplink is not None:
                     self.uplink.wake()
         self.feedback.decided(decision)
@@ -373,67 +272,67 @@ class Daemon:
             fields["route"] = device.route
         return fields
 
-    def _drain(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.uplink is not None and not self.stopping.is_set():
-            left = self.outbox.count_unsent()
-            if left == 0:
-                log.info("every event is delivered")
-                return
-            if time.monotonic() >= deadline:
-                log.warning("%d events not delivered within %ss; they stay in the outbox", left, timeout)
-                return
-            self.stopping.wait(0.05)
-
-    # -- the button -------------------------------------------------------
+    # -- the button (gpiozero's thread) ------------------------------------
 
     def button_pressed(self) -> None:
-        """A short press (GPIO thread): in button mode, switch in ↔ out."""
-        if isinstance(self.directions, ButtonDirection):
-            log.info("button: next check-ins are %s", self.directions.toggle())
-            self._show_status()
+        """A short press: in button mode, switch in ↔ out (on the camera thread)."""
+        self.inbox.post("the button press", self._toggle_direction)
 
     def button_held(self) -> None:
-        """The button held for `button_hold_seconds` (GPIO thread): factory reset,
-        carried out by the camera loop before its next frame."""
+        """The button held for `button_hold_seconds`: a factory reset, carried
+        out by the camera thread before its next frame."""
         log.warning("button held: factory reset requested")
-        self._reset_requested.set()
+        self.inbox.post("the factory reset", self._factory_reset)
 
-    # -- status ---------------------------------------------------------
+    def _toggle_direction(self) -> None:
+        if isinstance(self.directions, ButtonDirection):
+            log.info("button: next check-ins are %s", self.directions.toggle())
+            self.show_status()
+
+    # -- status -----------------------------------------------------------
+
+    def _camera_changed(self, ok: bool) -> None:
+        self.show_status()
+
+    def _uplink_changed(self, state: UplinkState) -> None:
+        """The connection came or went, or the queue changed (the uplink's threads)."""
+        self.inbox.post("a connection change", partial(self._tell_display, state.online, state.queue))
+
+    def _tell_display(self, online: bool, queue: int) -> None:
+        self.feedback.status(online=online, queue=queue, notice=self._notice(), direction=self.directions.shown,
+                             venue=self.device.venue_name if self.device else "")
+
+    def _storage_changed(self, ok: bool) -> None:
+        if ok != self.storage_ok:
+            self.storage_ok = ok
+            self.show_status()
 
     def _notice(self) -> Notice:
         if not self.storage_ok:
             return Notice.STORAGE_ERROR
-        if not self.camera_ok:
+        if not self.camera.camera_ok:
             return Notice.CAMERA_LOST
         if self.identity is None:
             return Notice.SETUP
         return Notice.NONE
 
     def _status_extra(self) -> dict[str, Any]:
-        device = self.device
-        extra: dict[str, Any] = {"camera": "ok" if self.camera_ok else "lost",
-                                 "storage": "ok" if self.storage_ok else "error"}
+        # Read on the uplink's thread: from one snapshot of the settings in force.
+        device, directions, camera_ok, storage_ok = self.device, self.directions, self.camera.camera_ok, self.storage_ok
+        extra: dict[str, Any] = {"camera": "ok" if camera_ok else "lost", "storage": "ok" if storage_ok else "error"}
         if device is not None:
             extra["mode"] = device.mode
-            extra["direction"] = self.directions.shown or device.direction
+            extra["direction"] = directions.shown or device.direction
             if device.mode == "bus":
                 extra["vehicle"], extra["route"] = device.vehicle, device.route
         return extra
 
-    def _tell_status(self, online: bool, queue: int) -> Notice:
-        notice = self._notice()
-        self.feedback.status(online=online, queue=queue, notice=notice, direction=self.directions.shown,
-                             venue=self.device.venue_name if self.device else "")
-        return notice
-
-    def _uplink_changed(self, state: UplinkState) -> None:
-        self._tell_status(state.online, state.queue)
-
-    def _show_status(self) -> None:
+    def show_status(self) -> None:
+        """Tell the display, systemd and the broker how the device is."""
         uplink = self.uplink
         online = uplink.state.online if uplink else False
-        notice = self._tell_status(online, self.outbox.count_unsent())
+        self._tell_display(online, self.outbox.count_unsent())
+        notice = self._notice()
         self.notifier.status(notice.value or ("online" if online else "offline"))
         if uplink is not None:
             uplink.publish_status()

@@ -16,7 +16,7 @@ from appliance.checkpoint import Checkpoint
 from appliance.config import Config
 from appliance.credentials import Classifier
 from appliance.decision import Decision
-from appliance.decoder import Decoder, DecodedCode, make_decoder
+from appliance.decoder import DecodedCode, Decoder, make_decoder
 from appliance.directions import Directions
 from appliance.setup_desk import SetupDesk
 from appliance.state import DeviceState

@@ -1,12 +1,12 @@
-"""The uplink: drains the outbox to the MQTT broker, in order, at least once.
+"""The uplink: delivers the outbox to the MQTT broker, in order, at least once.
 
 paho-mqtt 2.x runs the network on its own thread (``loop_start``). The
-drain (`appliance.drain`) publishes unsent events in ``seq`` order, keeps at
+publisher (`appliance.publisher`) publishes unsent events in ``seq`` order, keeps at
 most ``inflight`` of them unacknowledged, and an event is marked sent only
-when its PUBACK has arrived; a drain thread of ours reads the outbox ahead
+when its PUBACK has arrived; a publishing thread of ours reads the outbox ahead
 and writes the marks. paho republishes unacknowledged messages after a
-reconnect, and the drain publishes nothing new until it has; after a
-restart the drain starts again from the oldest unsent event, with the same
+reconnect, and the publisher publishes nothing new until it has; after a
+restart the publisher starts again from the oldest unsent event, with the same
 ``event_id``. Nothing here ever blocks the camera loop.
 """
 
@@ -29,8 +29,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from appliance import __version__
 from appliance.clock import clock_synced, rfc3339_ms, utc_now
 from appliance.config import MqttConfig
-from appliance.drain import Drain
 from appliance.outbox import Outbox
+from appliance.publisher import InOrderPublisher
 from ravao_protocol import topics
 from ravao_protocol.settings import parse_broker_url
 
@@ -57,7 +57,7 @@ def why_not_connected(error: BaseException | None) -> str:
 
 STATUS_EVERY_S = 30.0  # the retained status is republished this often
 STATUS_MIN_GAP_S = 2.0  # and, when the unsent count changes, at most this often
-BUSY_WAIT_S = 0.005  # the drain thread looks this often while events are on their way
+BUSY_WAIT_S = 0.005  # the publishing thread looks this often while events are on their way
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class Uplink:
         *,
         on_change: Callable[[UplinkState], None] | None = None,
         status_extra: Callable[[], dict[str, Any]] | None = None,
-        on_drained: Callable[[], None] | None = None,
+        on_delivered: Callable[[], None] | None = None,
     ) -> None:
         self.outbox = outbox
         self.identity = identity
@@ -101,8 +101,8 @@ class Uplink:
         # Only this identity's events go to this broker.
         self.events_topic = identity.topic(settings.topic_prefix, "events")
         # Set for an identity the device has left: called (on a thread of its
-        # own) once the last of its events is delivered; the drain then ends.
-        self.on_drained = on_drained
+        # own) once the last of its events is delivered; the publisher then ends.
+        self.on_delivered = on_delivered
         self.on_change = on_change
         self.status_extra = status_extra or (lambda: {})
         self.state = UplinkState(queue=outbox.count_unsent())
@@ -112,7 +112,7 @@ class Uplink:
         self._connected = threading.Event()
         self._resent = threading.Event()  # paho has published again what the last connection left unacknowledged
         self._client: mqtt.Client | None = None
-        self._drain_now: Drain | None = None
+        self._publisher: InOrderPublisher | None = None
         # Events in flight at once: the config's, or less where an MQTT 5
         # broker's Receive Maximum says so (read on each connection).
         self.window = settings.inflight
@@ -123,7 +123,7 @@ class Uplink:
     # -- public ---------------------------------------------------------
 
     def start(self) -> None:
-        """Connect (in the background) and start draining. Broker settings
+        """Connect (in the background) and start publishing. Broker settings
         that cannot be used (a CA file that is not there) are logged, and the
         events wait in the outbox."""
         tls, host, port = parse_broker_url(self.settings.url)
@@ -135,17 +135,17 @@ class Uplink:
             self._client = None
             return
         log.info("connecting to %s:%d%s", host, port, " (TLS)" if tls else "")
-        self._drain_now = Drain(self.outbox, self.window, self.events_topic)
+        self._publisher = InOrderPublisher(self.outbox, self.window, self.events_topic)
         self._client.loop_start()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._drain, name="ravao-uplink", daemon=True)
+        self._thread = threading.Thread(target=self._publish_loop, name="ravao-uplink", daemon=True)
         self._thread.start()
 
     def stop(self, *, say_offline: bool = True) -> None:
         """Say "offline", disconnect and stop the threads."""
-        drain = self._drain_now
-        if drain is not None:
-            drain.close()
+        publisher = self._publisher
+        if publisher is not None:
+            publisher.close()
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -163,18 +163,12 @@ class Uplink:
             client.loop_stop()
         self._connected.clear()
         self._client = None
-        if drain is not None:
-            self._drain_now = None
+        if publisher is not None:
+            self._publisher = None
             try:
-                drain.finish()
+                publisher.finish()
             except Exception:
                 log.exception("could not mark the last acknowledged events; they will be sent again")
-
-    def reconfigure(self, identity: Identity, settings: MqttConfig) -> None:
-        """Move to another identity or broker (a new setup QR); no restart."""
-        self.stop()
-        self.identity, self.settings = identity, settings
-        self.start()
 
     def wake(self) -> None:
         """A new event is in the outbox: publish it soon. Returns at once."""
@@ -215,7 +209,7 @@ class Uplink:
             client.username_pw_set(s.username, s.password or None)
         client.will_set(self._status_topic(), self._status_payload("offline"), qos=1, retain=True)
         client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
-        # The drain keeps the in-flight window itself. paho's own limit would
+        # The publisher keeps the in-flight window itself. paho's own limit would
         # look at every message in flight on every PUBACK.
         client.max_inflight_messages_set(0)
         client.max_queued_messages_set(0)
@@ -252,7 +246,7 @@ class Uplink:
         self._failure, self._failures = None, 0
         log.info("connected to the broker")
         # paho publishes again what was unacknowledged only after this
-        # callback: the drain waits for the first PUBACK, which comes after.
+        # callback: the publisher waits for the first PUBACK, which comes after.
         self._resent.clear()
         receive_maximum = getattr(properties, "ReceiveMaximum", None)
         self.window = self.settings.inflight
@@ -260,8 +254,8 @@ class Uplink:
             self.window = min(self.window, max(1, receive_maximum - 1))
         if self.window < self.settings.inflight:
             log.info("the broker takes %d unacknowledged events at a time", self.window)
-        if self._drain_now is not None:
-            self._drain_now.window = self.window
+        if self._publisher is not None:
+            self._publisher.window = self.window
         self._connected.set()
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
@@ -279,11 +273,11 @@ class Uplink:
         if not self._resent.is_set():
             self._resent.set()
             self._wake.set()
-        drain = self._drain_now
-        if drain is None:
+        publisher = self._publisher
+        if publisher is None:
             return
         try:
-            if drain.acknowledged(client, mid, not reason_code.is_failure):
+            if publisher.acknowledged(client, mid, not reason_code.is_failure):
                 self._wake.set()
         except Exception:  # never into paho's network thread
             log.exception("handling the acknowledgement of message %d failed", mid)
@@ -297,29 +291,30 @@ class Uplink:
         except Exception:
             log.exception("handling a message on %s failed", message.topic)
 
-    # -- the drain thread ----------------------------------------------
+    # -- the publishing thread ----------------------------------------------
 
-    def _drain(self) -> None:
-        drain = self._drain_now
-        if drain is None:
+    def _publish_loop(self) -> None:
+        publisher = self._publisher
+        if publisher is None:
             return
         last_status, status_queue = time.monotonic(), self.state.queue  # on_connect sends the first
         while not self._stop.is_set():
-            busy = self._connected.is_set() and not drain.idle()
+            busy = self._connected.is_set() and not publisher.idle()
             self._wake.wait(timeout=BUSY_WAIT_S if busy else 1.0)
             self._wake.clear()
             try:
-                drain.mark_when_due()
+                publisher.mark_when_due()
                 client = self._client
                 if client is not None and self._connected.is_set() and self._resent.is_set():
-                    drain.resend_when_due()
-                    drain.read_ahead()
-                    drain.fill(client)
-                if self.on_drained is not None and drain.idle() and not self.outbox.count_unsent_on(self.events_topic):
+                    publisher.resend_when_due()
+                    publisher.read_ahead()
+                    publisher.fill(client)
+                if (self.on_delivered is not None and publisher.idle()
+                        and not self.outbox.count_unsent_on(self.events_topic)):
                     log.info("every event of %s is delivered", self.events_topic)
-                    threading.Thread(target=self.on_drained, name="ravao-drained", daemon=True).start()
+                    threading.Thread(target=self.on_delivered, name="ravao-delivered", daemon=True).start()
                     return
-                self.state.in_flight = drain.in_flight
+                self.state.in_flight = publisher.in_flight
                 self._set_state(queue=self.outbox.count_unsent())
                 now = time.monotonic()
                 since = now - last_status
@@ -327,10 +322,10 @@ class Uplink:
                     last_status, status_queue = now, self.state.queue
                     self.publish_status()
             except Exception:
-                log.exception("uplink drain failed; retrying")
+                log.exception("publishing failed; retrying")
                 self._stop.wait(1.0)
         try:
-            drain.flush_marks()
+            publisher.flush_marks()
         except Exception:
             log.exception("could not mark the last acknowledged events; they will be sent again")
 

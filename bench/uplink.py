@@ -63,14 +63,14 @@ def subscribed(broker: Broker, topic: str | None, events: int, out: Path,
 
 
 def one_run(work: Path, broker: Broker, events: int, inflight: int, subscribers: bool) -> dict:
-    """Drain a fresh outbox of `events`, then mosquitto_pub the same payloads,
+    """InOrderPublisher a fresh outbox of `events`, then mosquitto_pub the same payloads,
     each with a subscriber taking every message, so the broker does the same work."""
     work.mkdir()
     box = Outbox(work / "outbox.sqlite3")
     fill(box, events)
     payloads = [e.payload for e in box.unsent(limit=events)]
 
-    def drain() -> None:
+    def publisher() -> None:
         uplink = Uplink(box, Identity("dev", "bench"), MqttConfig(url=broker.url, inflight=inflight))
         uplink.start()
         deadline = time.monotonic() + 300
@@ -79,7 +79,7 @@ def one_run(work: Path, broker: Broker, events: int, inflight: int, subscribers:
         uplink.stop()
 
     ours, received = subscribed(broker, "ravao/bench/dev/events" if subscribers else None, events,
-                                work / "received.txt", drain)
+                                work / "received.txt", publisher)
     left = box.count_unsent()
     box.close()
 

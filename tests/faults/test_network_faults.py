@@ -71,7 +71,7 @@ def record_checkins(dev: Device, count: int) -> None:
     for i in range(count):
         now = datetime.now(UTC)
         decision = daemon.checkpoint.decide(codes[i % len(codes)], time.monotonic(), now)
-        daemon._act(decision, time.monotonic(), now)
+        daemon.act(decision, time.monotonic(), now)
 
 
 def all_sent(dev: Device, timeout: float = 30) -> bool:

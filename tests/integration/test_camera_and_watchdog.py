@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from appliance import daemon as daemon_module
+from appliance import camera_loop
 from appliance.feedback import Notice, RecordingFeedback
 from appliance.notify import Notifier
 from appliance.sources import SourceError
@@ -39,16 +39,16 @@ class FlakyCamera:
 
 
 def test_camera_that_fails_three_times_then_recovers(tmp_path, monkeypatch):
-    monkeypatch.setattr(daemon_module, "REOPEN_FIRST_S", 0.01)
+    monkeypatch.setattr(camera_loop, "REOPEN_FIRST_S", 0.01)
     card = load_gray(qr_png(CARDS[0].text(), tmp_path / "c.png"))
     FlakyCamera.opened = 0
     feedback = RecordingFeedback()
     live_camera = device_toml(tmp_path / "state", "mqtt://127.0.0.1:1").replace(
         f'source = "images:{tmp_path / "state"}"', 'source = "v4l2:/dev/video9"')
-    dev = Device(tmp_path, live_camera, feedback=feedback)
-    monkeypatch.setattr(dev.daemon, "_open_source", lambda: FlakyCamera([card] * 3, fail_opens=3))
+    dev = Device(tmp_path, live_camera, feedback=feedback,
+                 open_camera=lambda: FlakyCamera([card] * 3, fail_opens=3))
     try:
-        assert dev.daemon._camera_loop() is True
+        assert dev.daemon.camera_loop() is True
     finally:
         dev.close()
     assert FlakyCamera.opened == 4

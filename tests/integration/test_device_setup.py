@@ -64,7 +64,7 @@ def state_bytes(dev: Device) -> bytes:
 
 def test_fresh_device_waits_then_takes_its_setup_qr(fresh, owner, broker, subscriber):
     assert fresh.daemon.identity is None and fresh.daemon.uplink is None
-    fresh.daemon._show_status()
+    fresh.daemon.show_status()
     assert fresh.feedback.calls[-1][1][2] is Notice.SETUP
     # A card shown before setup cannot be recorded, so the person is not told "pass".
     (d,) = fresh.show(CARDS[0].text())
@@ -254,10 +254,10 @@ def test_holding_the_button_ten_seconds_resets_the_device(tmp_path, owner):
         button = gpio.pin_factory.pin(17)
         button.drive_low()
         time.sleep(5)
-        assert not dev.daemon._reset_requested.is_set(), "five seconds is not a hold"
+        assert dev.daemon.inbox.pending() == 0, "five seconds is not a hold"
         time.sleep(5.5)
         button.drive_high()
-        assert dev.daemon._reset_requested.is_set()
+        assert dev.daemon.inbox.pending() == 1  # the factory reset, for the camera thread
         dev.through_camera_loop(CARDS[0].text())
         assert dev.daemon.identity is None and dev.daemon.state.pinned_key() is None
     finally:

@@ -39,7 +39,9 @@ def test_button_switches_the_direction(tmp_path):
     dev = Device(tmp_path, toml(tmp_path, "button"))
     try:
         assert dev.show(CARDS[0].text())[0].direction == "in"
-        dev.daemon.button_pressed()
+        dev.daemon.button_pressed()  # gpiozero's thread asks; the camera thread switches
+        assert dev.daemon.directions.shown == "in" and dev.daemon.inbox.pending() == 1
+        dev.daemon.inbox.run_pending()
         assert dev.daemon.directions.shown == "out"
         assert dev.show(CARDS[1].text())[0].direction == "out"
         dev.daemon.button_pressed()

@@ -16,15 +16,13 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance.checkpoint import Checkpoint
 from appliance.config import Config, parse_config
-from appliance.credentials import Classifier
 from appliance.daemon import directions_for
 from appliance.decision import Decision, Result
+from appliance.decision_path import build_decision_path
 from appliance.decoder import DecodedCode, text_of
-from appliance.setup import SetupDesk, provisioned_config
+from appliance.setup_desk import provisioned_config
 from appliance.state import DeviceState
-from appliance.trust import Keyring, formats_for
 from appliance.wifi import WifiJoiner, WifiQRError, parse_wifi_qr
 from ravao_protocol.refusals import Reason
 from ravao_protocol.setup_qr import SetupSettings, make_setup_qr
@@ -80,29 +78,22 @@ class DecidePath:
         self.config: Config = parse_config(toml)
         self.state_dir = Path(state_dir)
         self.state = DeviceState(self.state_dir)
-        self.keyring = Keyring(self.state, self.config.policy.trusted_keys)
         self.applied = 0
         self.device, self.mqtt = provisioned_config(self.config, self.state)
-        self.desk = SetupDesk(self.state, on_applied=self._provisioned, in_setup_mode=lambda: self.device is None,
-                              direction=lambda: self.directions.shown or "in", wifi=WifiJoiner(NO_NMCLI))
         # Fixed "in"/"out" or a button never touch the outbox (toggle would).
         assert self.device is None or self.device.direction != "toggle"
-        self.directions = directions_for(self.device, None)  # type: ignore[arg-type]
-        self.checkpoint = Checkpoint(
-            Classifier(formats_for(self.config, self.state, self.keyring)),
-            accept=self.config.policy.accept,
-            dedupe_seconds=self.config.policy.dedupe_seconds,
-            directions=self.directions,
-            intercept=self.desk.intercept,
-        )
+        self.path = build_decision_path(self.config, self.state, directions_for(self.device, None),  # type: ignore[arg-type]
+                                        in_setup_mode=lambda: self.device is None, on_applied=self._provisioned,
+                                        wifi=WifiJoiner(NO_NMCLI))
+        self.checkpoint = self.path.checkpoint
         self._mono = 0.0
 
     def _provisioned(self) -> None:
         # What Daemon._provisioned does that matters to decide().
         self.applied += 1
         self.device, self.mqtt = provisioned_config(self.config, self.state)
-        self.keyring.refresh()
-        self.directions = self.checkpoint.directions = directions_for(self.device, None)  # type: ignore[arg-type]
+        self.path.keyring.refresh()
+        self.path.use_directions(directions_for(self.device, None))  # type: ignore[arg-type]
 
     @property
     def in_setup_mode(self) -> bool:

@@ -47,7 +47,9 @@ class Device:
         self.daemon.scan_source(open_source(f"images:{folder}?fps=0&hold=1&gap=0"))
 
     def wait_until(self, predicate, timeout: float = 15.0) -> bool:
-        return wait_for(predicate, timeout, interval=0.05)
+        """Wait for `predicate`, running the daemon's inbox meanwhile: here the
+        test's thread is the camera thread."""
+        return wait_for(lambda: self.daemon.inbox.run_pending() >= 0 and predicate(), timeout, interval=0.05)
 
     def close(self) -> None:
         self.daemon.close()

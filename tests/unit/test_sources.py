@@ -75,7 +75,7 @@ def test_video_file(tmp_path, folder):
     ("webcam", "unknown camera source"),
     ("images:", "unknown camera source"),
     ("images:/x?fps=-1", "out of range"),
-    ("images:/x?hold=a", "out of range"),
+    ("images:/x?hold=a", "is not a whole number"),  # it used to say "out of range"
     ("video:/x?hold=3", "not one of"),
     ("v4l2:/dev/video0?fps=3", "take no options"),
 ])

@@ -1,10 +1,10 @@
-"""The drain: publishes one topic's unsent events in ``seq`` order, keeps at
+"""The in-order publisher: publishes one topic's unsent events in ``seq`` order, keeps at
 most ``window`` of them unacknowledged, and collects the acknowledged ones
 for marking in the outbox.
 
 Each PUBACK's callback, on paho's network thread, publishes the next event
 at once: publishing costs least there, with no other thread contending for
-paho's message lock. The uplink's drain thread fills the window when events
+paho's message lock. The uplink's publisher thread fills the window when events
 arrive (`fill`), reads the outbox ahead, writes the marks and publishes
 again what the broker refused. Every publish happens under one lock, in `seq` order from one
 queue. paho calls ``on_publish`` holding its own message lock, while `fill`
@@ -31,7 +31,7 @@ RETRY_REFUSED_S = 30.0
 _PUBLISHED = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)  # NO_CONN: paho sends it on reconnect
 
 
-class Drain:
+class InOrderPublisher:
     """In-order publishing of `topic`'s unsent events from `outbox`."""
 
     FETCH = 500  # unsent events read from the outbox at a time
@@ -58,7 +58,7 @@ class Drain:
     def acknowledged(self, client: mqtt.Client, mid: int, ok: bool) -> bool:
         """A PUBACK (`ok` False: the broker refused it). Publishes what the
         window now has room for. True when nothing is left in flight, so the
-        drain thread should look (read ahead, mark) now."""
+        publisher thread should look (read ahead, mark) now."""
         self._acks.append((mid, ok))
         if not self._lock.acquire(blocking=False):
             return False  # `fill` holds it and settles this ack
@@ -96,7 +96,7 @@ class Drain:
         self._resend_from = seq if self._resend_from is None else min(seq, self._resend_from)
         self._resend_at = time.monotonic() + RETRY_REFUSED_S
 
-    # -- the drain thread ----------------------------------------------
+    # -- the publishing thread ----------------------------------------------
 
     def fill(self, client: mqtt.Client) -> None:
         """Settle the acks that waited and publish what the window has room for."""

@@ -6,37 +6,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from appliance.checkpoint import Checkpoint
 from appliance.clock import utc_now
 from appliance.config import Config, usable_state_dir
-from appliance.credentials import Classifier
-from appliance.decoder import make_decoder
+from appliance.decision_path import build_decision_path
 from appliance.directions import FixedDirection
-from appliance.setup import SetupDesk, provisioned_config
+from appliance.setup_desk import provisioned_config
 from appliance.sources.simulated import load_gray
 from appliance.state import DeviceState
-from appliance.trust import Keyring, formats_for
 
 
-def inspect_images(paths: list[str], backend: str, config: Config) -> Iterator[dict[str, Any]]:
+def decode_report(paths: list[str], backend: str, config: Config) -> Iterator[dict[str, Any]]:
     """One report per image: ``{"file", "codes": [{"text", "type", "result", "reason"}]}``.
 
     Decided as the device of `config` would (its settings, trusted keys and
     state), changing nothing: a setup QR is checked, not applied.
     """
-    decoder = make_decoder(backend)
     state = DeviceState(usable_state_dir(config.storage))
     device, _ = provisioned_config(config, state)
     direction = device.direction if device and device.direction in ("in", "out") else "in"
-    desk = SetupDesk(state, on_applied=lambda: None, in_setup_mode=lambda: device is None,
-                     direction=lambda: direction, dry_run=True)
-    checkpoint = Checkpoint(
-        Classifier(formats_for(config, state, Keyring(state, config.policy.trusted_keys))),
-        accept=config.policy.accept,
-        dedupe_seconds=0,
-        directions=FixedDirection(direction),
-        intercept=desk.intercept,
-    )
+    device_path = build_decision_path(config, state, FixedDirection(direction), in_setup_mode=lambda: device is None,
+                                      dry_run=True, backend=backend, dedupe_seconds=0)
     for path in paths:
         report: dict[str, Any] = {"file": path, "codes": []}
         try:
@@ -45,8 +34,8 @@ def inspect_images(paths: list[str], backend: str, config: Config) -> Iterator[d
             report["error"] = f"cannot read image: {exc}"
             yield report
             continue
-        for code in decoder.decode(frame):
-            decision = checkpoint.decide(code, 0.0, utc_now())
+        for code in device_path.decoder.decode(frame):
+            decision = device_path.decide(code, 0.0, utc_now())
             report["codes"].append({
                 "text": code.text,
                 "type": decision.credential.type,
