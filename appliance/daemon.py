@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from appliance.camera_loop import CameraLoop
+from appliance.checkin_event import event_fields
 from appliance.checkpoint import Checkpoint
-from appliance.clock import clock_synced, rfc3339_ms, utc_now
+from appliance.clock import utc_now
 from appliance.config import Config, usable_state_dir
 from appliance.decision import NOT_A_PERSON, Decision, Result
 from appliance.decision_path import build_decision_path
@@ -33,22 +34,22 @@ from appliance.feedback.factory import build_feedback
 from appliance.inbox import Inbox
 from appliance.notify import Notifier
 from appliance.outbox import Outbox
+from appliance.retention import purge_old_events
 from appliance.setup_desk import provisioned_config, route_of
 from appliance.sources import FrameSource, SourceError, open_source, parse_source
 from appliance.state import DeviceState
+from appliance.status import notice_of, status_extra
+from appliance.trust import keep_revocation_list
 from appliance.uplink import Identity, Uplink, UplinkState
 from appliance.uplinks import Uplinks
 from appliance.wifi import WifiJoiner
 from ravao_protocol import topics
 from ravao_protocol.errors import UserError
-from ravao_protocol.refusals import Refused
-from ravao_protocol.revocations import verify_revocations
 from ravao_protocol.settings import DeviceSettings
 
 log = logging.getLogger("ravao")
 
 OUTBOX_FILE = "outbox.sqlite3"
-PURGE_EVERY_S = 3600.0  # sent events past the retention are deleted this often
 
 
 def directions_for(device: DeviceSettings | None, outbox: Outbox) -> Directions:
@@ -92,7 +93,8 @@ class Daemon:
         self.camera = CameraLoop(
             open_camera or partial(open_source, camera.source, camera.width, camera.height, camera.fps),
             self.scan, inbox=self.inbox, notifier=self.notifier, stopping=self.stopping,
-            finite_source=parse_source(camera.source).kind in ("images", "video"), on_camera=self._camera_changed)
+            finite_source=parse_source(camera.source).kind in ("images", "video"),
+            on_camera=lambda ok: self.show_status())
 
     @property
     def checkpoint(self) -> Checkpoint:
@@ -140,19 +142,8 @@ class Daemon:
 
     def _revocations_arrived(self, payload: bytes) -> None:
         """A revocation list arrived (paho's thread): checked on the camera thread."""
-        self.inbox.post("a revocation list", partial(self._revocations, payload))
-
-    def _revocations(self, payload: bytes) -> None:
-        """Keep a revocation list if it is genuine and newer."""
-        try:
-            revoked = verify_revocations(payload, self.path.keyring(), utc_now())
-        except Refused as refusal:
-            log.warning("ignored a revocation list: %s", refusal)
-            return
-        if self.state.store_revocations(revoked.issuer, revoked.issued_at, revoked.token_ids):
-            log.info("revocation list of %s: %d passes revoked", revoked.issuer, len(revoked.token_ids))
-        else:
-            log.debug("revocation list not newer than the one held")
+        self.inbox.post("a revocation list",
+                        partial(keep_revocation_list, payload, self.path.keyring, self.state, utc_now))
 
     # -- running --------------------------------------------------------
 
@@ -165,27 +156,14 @@ class Daemon:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
 
-    def _purge_old_events(self) -> None:
-        """Delete sent events past the retention, now and every hour (own thread)."""
-        days = self.config.storage.retention_days
-        while True:
-            try:
-                purged = self.outbox.purge_sent(days)
-            except Exception:
-                log.exception("could not delete old sent events")
-            else:
-                if purged:
-                    log.info("deleted %d sent events older than %s days", purged, days)
-            if self.stopping.wait(PURGE_EVERY_S):
-                return
-
     def start_uplinks(self) -> None:
         """Connect to the broker, and deliver what identities left behind to theirs."""
         self.uplinks.start()
 
     def run(self, drain_timeout: float = 10.0) -> int:
         """The daemon's life; returns the exit code."""
-        threading.Thread(target=self._purge_old_events, name="ravao-retention", daemon=True).start()
+        threading.Thread(target=purge_old_events, args=(self.outbox, self.config.storage.retention_days, self.stopping),
+                         name="ravao-retention", daemon=True).start()
         self.start_uplinks()
         self.show_status()
         try:
@@ -239,8 +217,9 @@ class Daemon:
             try:
                 remember = self.directions.remember(decision.credential, decision.direction, now) \
                     if decision.result is Result.PASS else None
+                assert self.device is not None  # an identity comes with its device settings
                 event = self.outbox.record(self.identity.topic(self.mqtt.topic_prefix, "events"),
-                                           self._event_fields(decision, now), remember)
+                                           event_fields(decision, self.identity, self.device, now), remember)
             except Exception:
                 log.exception("could not record the check-in")
                 decision = replace(decision, result=Result.ERROR)
@@ -253,24 +232,6 @@ class Daemon:
                     self.uplink.wake()
         self.feedback.decided(decision)
         return decision
-
-    def _event_fields(self, decision: Decision, now: datetime) -> dict[str, Any]:
-        device, identity = self.device, self.identity
-        assert device is not None and identity is not None
-        fields: dict[str, Any] = {
-            "device_id": identity.device_id,
-            "venue_id": identity.venue_id,
-            "ts": rfc3339_ms(now),
-            "clock_synced": clock_synced(),
-            "direction": decision.direction,
-            "result": "pass" if decision.result is Result.PASS else "fail",
-            "reason": decision.reason.value if decision.reason else None,
-            "credential": decision.credential.event_object(),
-        }
-        if device.mode == "bus":
-            fields["vehicle"] = device.vehicle
-            fields["route"] = device.route
-        return fields
 
     # -- the button (gpiozero's thread) ------------------------------------
 
@@ -291,9 +252,6 @@ class Daemon:
 
     # -- status -----------------------------------------------------------
 
-    def _camera_changed(self, ok: bool) -> None:
-        self.show_status()
-
     def _uplink_changed(self, state: UplinkState) -> None:
         """The connection came or went, or the queue changed (the uplink's threads)."""
         self.inbox.post("a connection change", partial(self._tell_display, state.online, state.queue))
@@ -307,26 +265,6 @@ class Daemon:
             self.storage_ok = ok
             self.show_status()
 
-    def _notice(self) -> Notice:
-        if not self.storage_ok:
-            return Notice.STORAGE_ERROR
-        if not self.camera.camera_ok:
-            return Notice.CAMERA_LOST
-        if self.identity is None:
-            return Notice.SETUP
-        return Notice.NONE
-
-    def _status_extra(self) -> dict[str, Any]:
-        # Read on the uplink's thread: from one snapshot of the settings in force.
-        device, directions, camera_ok, storage_ok = self.device, self.directions, self.camera.camera_ok, self.storage_ok
-        extra: dict[str, Any] = {"camera": "ok" if camera_ok else "lost", "storage": "ok" if storage_ok else "error"}
-        if device is not None:
-            extra["mode"] = device.mode
-            extra["direction"] = directions.shown or device.direction
-            if device.mode == "bus":
-                extra["vehicle"], extra["route"] = device.vehicle, device.route
-        return extra
-
     def show_status(self) -> None:
         """Tell the display, systemd and the broker how the device is."""
         uplink = self.uplink
@@ -336,3 +274,11 @@ class Daemon:
         self.notifier.status(notice.value or ("online" if online else "offline"))
         if uplink is not None:
             uplink.publish_status()
+
+    def _notice(self) -> Notice:
+        return notice_of(storage_ok=self.storage_ok, camera_ok=self.camera.camera_ok,
+                         has_identity=self.identity is not None)
+
+    def _status_extra(self) -> dict[str, Any]:
+        # Read on the uplink's thread: one snapshot of what is in force.
+        return status_extra(self.device, self.directions, camera_ok=self.camera.camera_ok, storage_ok=self.storage_ok)

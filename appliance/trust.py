@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -12,6 +14,10 @@ from appliance.credentials.cccd import CccdFormat
 from appliance.credentials.venue_pass import VenuePassFormat
 from appliance.state import DeviceState
 from ravao_protocol.keys import key_id, load_public_key_pem
+from ravao_protocol.refusals import Refused
+from ravao_protocol.revocations import verify_revocations
+
+log = logging.getLogger("ravao")
 
 
 class Keyring:
@@ -45,3 +51,18 @@ def formats_for(config: Config, state: DeviceState, keyring: Keyring) -> list[Cr
         VenuePassFormat(keyring, state.is_revoked),
         CccdFormat(send_address=privacy.cccd_address, send_old_id=privacy.cccd_old_id),
     ]
+
+
+def keep_revocation_list(payload: bytes, keyring: Keyring, state: DeviceState,
+                         clock: Callable[[], datetime]) -> None:
+    """Keep a revocation list from the broker if a trusted key signed it and
+    it is newer than the one held; log what became of it."""
+    try:
+        revoked = verify_revocations(payload, keyring(), clock())
+    except Refused as refusal:
+        log.warning("ignored a revocation list: %s", refusal)
+        return
+    if state.store_revocations(revoked.issuer, revoked.issued_at, revoked.token_ids):
+        log.info("revocation list of %s: %d passes revoked", revoked.issuer, len(revoked.token_ids))
+    else:
+        log.debug("revocation list not newer than the one held")

@@ -60,6 +60,56 @@ STATUS_MIN_GAP_S = 2.0  # and, when the unsent count changes, at most this often
 BUSY_WAIT_S = 0.005  # the publishing thread looks this often while events are on their way
 
 
+class ConnectionTrouble:
+    """Why the broker cannot be reached, said once for each new reason, with
+    paho's retry delay (1 s, doubling up to 60 s)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.reason: str | None = None
+        self.attempts = 0
+
+    def failed(self, why: str) -> None:
+        """A connection attempt failed for `why`."""
+        self.attempts += 1
+        if why != self.reason:
+            self.reason = why
+            delay = min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2 ** (self.attempts - 1))
+            log.warning("cannot reach the broker %s: %s; trying again in %d s, then less and less often "
+                        "(at most every %d s)", self.url, why, delay, RECONNECT_MAX_S)
+
+    def connected(self) -> None:
+        """The connection is up: the next failure is news again."""
+        self.reason, self.attempts = None, 0
+
+
+def paho_client(settings: MqttConfig, client_id: str, *, will: tuple[str, bytes]) -> mqtt.Client:
+    """A paho client for `settings`: TLS, account, last will, reconnect delays,
+    and no in-flight limit of paho's own (the publisher keeps the window: paho's
+    limit would look at every message in flight on every PUBACK)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5 if settings.protocol == "5" else mqtt.MQTTv311)
+    tls, _, _ = parse_broker_url(settings.url)
+    if tls:
+        client.tls_set(ca_certs=settings.ca_file or None, certfile=settings.cert_file or None,
+                       keyfile=settings.key_file or None, cert_reqs=ssl.CERT_REQUIRED,
+                       tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password or None)
+    client.will_set(will[0], will[1], qos=1, retain=True)
+    client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
+    client.max_inflight_messages_set(0)
+    client.max_queued_messages_set(0)
+    return client
+
+
+def status_payload(state: str, queue: int, extra: dict[str, Any]) -> bytes:
+    """The retained status message: the contract's fields, then `extra`."""
+    body = {"state": state, "ts": rfc3339_ms(utc_now()), "version": __version__, "queue": queue,
+            "clock_synced": clock_synced(), **extra}
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
 @dataclass(frozen=True)
 class Identity:
     """Whose topics the device publishes on."""
@@ -117,8 +167,7 @@ class Uplink:
         # broker's Receive Maximum says so (read on each connection).
         self.window = settings.inflight
         self._thread: threading.Thread | None = None
-        self._failure: str | None = None  # why the last connection attempt failed
-        self._failures = 0
+        self._trouble = ConnectionTrouble(settings.url)
 
     # -- public ---------------------------------------------------------
 
@@ -189,30 +238,8 @@ class Uplink:
     # -- paho -----------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        s = self.settings
-        protocol = mqtt.MQTTv5 if s.protocol == "5" else mqtt.MQTTv311
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"ravao-{self.identity.venue_id}-{self.identity.device_id}"[:128],
-            protocol=protocol,
-        )
-        tls, _, _ = parse_broker_url(s.url)
-        if tls:
-            client.tls_set(
-                ca_certs=s.ca_file or None,
-                certfile=s.cert_file or None,
-                keyfile=s.key_file or None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        if s.username:
-            client.username_pw_set(s.username, s.password or None)
-        client.will_set(self._status_topic(), self._status_payload("offline"), qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
-        # The publisher keeps the in-flight window itself. paho's own limit would
-        # look at every message in flight on every PUBACK.
-        client.max_inflight_messages_set(0)
-        client.max_queued_messages_set(0)
+        client = paho_client(self.settings, f"ravao-{self.identity.venue_id}-{self.identity.device_id}"[:128],
+                             will=(self._status_topic(), self._status_payload("offline")))
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -228,22 +255,13 @@ class Uplink:
 
     def _on_connect_fail(self, client, userdata) -> None:
         # paho calls this inside its `except OSError:`, so the error is still at hand.
-        self._cannot_connect(why_not_connected(sys.exc_info()[1]))
-
-    def _cannot_connect(self, why: str) -> None:
-        """Say why the broker cannot be reached: once for each new reason."""
-        self._failures += 1
-        if why != self._failure:
-            self._failure = why
-            delay = min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2 ** (self._failures - 1))
-            log.warning("cannot reach the broker %s: %s; trying again in %d s, then less and less often "
-                        "(at most every %d s)", self.settings.url, why, delay, RECONNECT_MAX_S)
+        self._trouble.failed(why_not_connected(sys.exc_info()[1]))
 
     def _connected_now(self, client: mqtt.Client, reason_code, properties) -> None:
         if reason_code.is_failure:
-            self._cannot_connect(f"the broker refused the connection: {reason_code}")
+            self._trouble.failed(f"the broker refused the connection: {reason_code}")
             return
-        self._failure, self._failures = None, 0
+        self._trouble.connected()
         log.info("connected to the broker")
         # paho publishes again what was unacknowledged only after this
         # callback: the publisher waits for the first PUBACK, which comes after.
@@ -335,15 +353,7 @@ class Uplink:
         return self.identity.topic(self.settings.topic_prefix, "status")
 
     def _status_payload(self, state: str) -> bytes:
-        body = {
-            "state": state,
-            "ts": rfc3339_ms(utc_now()),
-            "version": __version__,
-            "queue": self.state.queue,
-            "clock_synced": clock_synced(),
-            **self.status_extra(),
-        }
-        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+        return status_payload(state, self.state.queue, self.status_extra())
 
     def _set_state(self, **changes: Any) -> None:
         before = (self.state.online, self.state.queue)
