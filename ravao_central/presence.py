@@ -1,0 +1,171 @@
+"""Who was where, and with whom: visits from check-ins, overlaps, contacts,
+presence counts. Plain Python, the contract's rules ("Presence and contacts"
+in CONTRACTS.md), no database: the record's adapter feeds it sightings.
+
+Rules the contract leaves open, as decided here:
+
+- A visit of no length (an ``out`` at the very time of the ``in``, or a
+  dwell that ends at once) is dropped: it places no one anywhere.
+- An ``in`` followed by another ``in`` (scanned in twice) ends the first
+  visit at the second (an inferred end), which starts a new one; the two
+  merge for overlaps, so nobody counts twice.
+- An ``out`` exactly 24 hours after the ``in`` still ends that visit.
+- Presence at a venue counts the visits at its door and in its buses.
+- Of events at the same instant, an ``in`` comes before an ``out``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+MATCHING_OUT = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A venue (a door device), or a vehicle of a venue (a bus device)."""
+
+    venue_id: str
+    vehicle: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One ``pass`` event of a person: when, which way, where, by which device."""
+
+    ts: datetime
+    direction: str  # "in" | "out"
+    place: Place
+    device_id: str
+    route: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """A half-open stay [start, end) of one person at one place."""
+
+    place: Place
+    start: datetime
+    end: datetime
+    start_inferred: bool
+    end_inferred: bool
+    devices: frozenset[str]
+    route: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Another person's time at one place shared with the traced person's visits."""
+
+    person: Hashable
+    place: Place
+    overlap: timedelta
+    first: datetime  # the start of the earliest shared interval
+    last: datetime  # the end of the latest
+
+    @property
+    def overlap_minutes(self) -> float:
+        """The shared time in minutes, to one decimal, as the trace reports it."""
+        return round(self.overlap.total_seconds() / 60, 1)
+
+
+def visits_of(sightings: Iterable[Sighting], dwell: timedelta) -> list[Visit]:
+    """One person's visits from their ``pass`` events (any order)."""
+    events = sorted(sightings, key=lambda s: (s.ts, s.direction == "out"))
+    visits: list[Visit] = []
+    ended_by_out: set[int] = set()
+    for i, event in enumerate(events):
+        before = events[i - 1] if i > 0 else None
+        after = events[i + 1] if i + 1 < len(events) else None
+        if event.direction == "in":
+            if (after is not None and after.direction == "out" and after.place == event.place
+                    and after.ts - event.ts <= MATCHING_OUT):
+                ended_by_out.add(i + 1)
+                visit = Visit(event.place, event.ts, after.ts, False, False,
+                              frozenset({event.device_id, after.device_id}), event.route or after.route)
+            else:
+                end = event.ts + dwell if after is None else min(event.ts + dwell, after.ts)
+                visit = Visit(event.place, event.ts, end, False, True, frozenset({event.device_id}), event.route)
+        elif i in ended_by_out:
+            continue
+        else:  # an out with no in: it ends a visit whose start is inferred
+            start = event.ts - dwell if before is None else max(event.ts - dwell, before.ts)
+            visit = Visit(event.place, start, event.ts, True, False, frozenset({event.device_id}), event.route)
+        if visit.start < visit.end:
+            visits.append(visit)
+    return visits
+
+
+def in_window(visits: Iterable[Visit], start: datetime, end: datetime) -> list[Visit]:
+    """The visits that intersect the window [start, end)."""
+    return [v for v in visits if v.start < end and v.end > start]
+
+
+def span_to_load(start: datetime, end: datetime, dwell: timedelta) -> tuple[datetime, datetime]:
+    """The span of events to read so that every visit touching [start, end)
+    comes out whole: an end may wait up to 24 h for its ``out``, an inferred
+    start looks back one dwell."""
+    margin = max(MATCHING_OUT, dwell)
+    return start - margin, end + margin
+
+
+def merged(visits: Iterable[Visit]) -> dict[Place, list[tuple[datetime, datetime]]]:
+    """Each place's visits as disjoint intervals, in time order."""
+    by_place: dict[Place, list[tuple[datetime, datetime]]] = {}
+    for visit in sorted(visits, key=lambda v: v.start):
+        spans = by_place.setdefault(visit.place, [])
+        if spans and visit.start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], visit.end))
+        else:
+            spans.append((visit.start, visit.end))
+    return by_place
+
+
+def shared(a: Sequence[tuple[datetime, datetime]],
+           b: Sequence[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """The intersections of two sorted lists of disjoint intervals."""
+    out: list[tuple[datetime, datetime]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        start, end = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if start < end:
+            out.append((start, end))
+        if a[i][1] <= b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def contacts(traced: Iterable[Visit], others: Mapping[Hashable, Iterable[Visit]],
+             min_overlap: timedelta) -> list[Contact]:
+    """Everyone in `others` who shared at least `min_overlap` at one place
+    with the `traced` visits; one row per (person, place), largest first."""
+    mine = merged(traced)
+    found: list[Contact] = []
+    for person, visits in others.items():
+        for place, spans in merged(visits).items():
+            common = shared(mine.get(place, []), spans)
+            total = sum((end - start for start, end in common), timedelta())
+            if common and total >= min_overlap:
+                found.append(Contact(person, place, total, common[0][0], common[-1][1]))
+    found.sort(key=lambda c: (-c.overlap, c.first, str(c.person)))
+    return found
+
+
+def presence(visits_by_person: Mapping[Hashable, Iterable[Visit]], venue_id: str, start: datetime,
+             end: datetime, step: timedelta) -> list[tuple[datetime, int]]:
+    """How many people were at the venue (its door or its buses) at start,
+    start + step, … before end: counts only."""
+    if step <= timedelta(0):
+        raise ValueError("the step must be positive")
+    spans = [(person, v.start, v.end) for person, visits in visits_by_person.items()
+             for v in visits if v.place.venue_id == venue_id]
+    points = []
+    at = start
+    while at < end:
+        points.append((at, len({person for person, s, e in spans if s <= at < e})))
+        at += step
+    return points
