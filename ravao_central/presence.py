@@ -4,14 +4,20 @@ in CONTRACTS.md), no database: the record's adapter feeds it sightings.
 
 Rules the contract leaves open, as decided here:
 
-- A visit of no length (an ``out`` at the very time of the ``in``, or a
-  dwell that ends at once) is dropped: it places no one anywhere.
+- A visit of no length (its next or previous event at the very same
+  instant) is dropped: it places no one anywhere.
 - An ``in`` followed by another ``in`` (scanned in twice) ends the first
   visit at the second (an inferred end), which starts a new one; the two
   merge for overlaps, so nobody counts twice.
 - An ``out`` exactly 24 hours after the ``in`` still ends that visit.
+- A visit names the devices whose events made it: at a door with one
+  device for ``in`` and one for ``out``, both.
+- Midnight is nothing special: times are compared as aware datetimes.
 - Presence at a venue counts the visits at its door and in its buses.
-- Of events at the same instant, an ``in`` comes before an ``out``.
+- Of events at the same instant, an ``out`` comes before an ``in``: leaving
+  one place and entering the next at once keeps both visits, and two scans
+  at one door at once place the person there rather than nowhere. Further
+  ties go by place and device, so the input's order never matters.
 """
 
 from __future__ import annotations
@@ -73,7 +79,8 @@ class Contact:
 
 def visits_of(sightings: Iterable[Sighting], dwell: timedelta) -> list[Visit]:
     """One person's visits from their ``pass`` events (any order)."""
-    events = sorted(sightings, key=lambda s: (s.ts, s.direction == "out"))
+    events = sorted(sightings, key=lambda s: (s.ts, s.direction == "in", s.place.venue_id,
+                                              s.place.vehicle or "", s.device_id))
     visits: list[Visit] = []
     ended_by_out: set[int] = set()
     for i, event in enumerate(events):

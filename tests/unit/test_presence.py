@@ -57,7 +57,17 @@ def spans(visits: list[Visit]) -> list[tuple[float, float, bool, bool]]:
     pytest.param([seen(100, "out")], [(40, 100, True, False)], id="out alone: start one dwell before"),
     pytest.param([seen(0, "in", MARKET), seen(10, "out", MARKET), seen(30, "out")],
                  [(0, 10, False, False), (10, 30, True, False)], id="out with a previous event: starts there"),
-    pytest.param([seen(0, "in"), seen(0, "out")], [], id="no length: dropped"),
+    pytest.param([seen(0, "in"), seen(0, "in", MARKET)], [(0, 60, False, True)],
+                 id="no length (two places at once): dropped"),
+    pytest.param([seen(0, "in", MARKET), seen(30, "out", MARKET), seen(30, "in")],
+                 [(0, 30, False, False), (30, 90, False, True)], id="out and in elsewhere at once: out first"),
+    pytest.param([seen(0, "in"), seen(0, "out")], [(-60, 0, True, False), (0, 60, False, True)],
+                 id="out and in at one door at once: placed there"),
+    pytest.param([seen(0, "in"), seen(200, "out")], [(0, 200, False, False)],
+                 id="out past the dwell, within 24 h: still ends it"),
+    pytest.param([seen(0, "in"), seen(30, "in", MARKET, "m"), seen(40, "out")],
+                 [(0, 30, False, True), (30, 40, False, True), (30, 40, True, False)],
+                 id="an out after an event elsewhere: not the in's end"),
     pytest.param([seen(0, "in", BUS, "bus-7"), seen(45, "out", BUS, "bus-7")], [(0, 45, False, False)],
                  id="a bus"),
     pytest.param([Sighting(datetime(2026, 11, 27, 23, 30, tzinfo=UTC), "in", DOOR, "d"),
@@ -71,6 +81,11 @@ def test_visits_from_pass_events(events, expected):
 def test_two_devices_at_one_door_make_one_visit_naming_both():
     (visit,) = visits_of([seen(0, "in", device="door-in"), seen(40, "out", device="door-out")], DWELL)
     assert visit.devices == {"door-in", "door-out"} and visit.place == DOOR
+
+
+def test_ties_at_one_instant_do_not_depend_on_the_input_order():
+    events = [seen(0, "in"), seen(0, "in", MARKET, "m"), seen(0, "out", BUS, "bus-7"), seen(0, "in", device="door-b")]
+    assert visits_of(events, DWELL) == visits_of(reversed(events), DWELL)
 
 
 def test_the_window_keeps_whole_visits_that_touch_it():
@@ -98,6 +113,9 @@ def visit(start: float, end: float, place: Place = DOOR) -> Visit:
                  id="largest first"),
     pytest.param({"b": [visit(0, 40), visit(10, 30)]}, [("b", DOOR, 40.0, 0, 40)], id="own visits merged"),
     pytest.param({"b": [visit(0, 0.33 + 15)]}, [("b", DOOR, 15.3, 0, 15.33)], id="rounded to one decimal"),
+    pytest.param({"b": [visit(0, 14.96)]}, [], id="rounds to the minimum, yet under it"),
+    pytest.param({"c": [visit(30, 50)], "b": [visit(0, 20)]}, [("b", DOOR, 20.0, 0, 20), ("c", DOOR, 20.0, 30, 50)],
+                 id="equal overlaps: the earlier first"),
 ])
 def test_contacts(others, expected):
     found = contacts([visit(0, 60)], others, timedelta(minutes=15))
