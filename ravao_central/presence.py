@@ -14,6 +14,8 @@ Rules the contract leaves open, as decided here:
   device for ``in`` and one for ``out``, both.
 - Midnight is nothing special: times are compared as aware datetimes.
 - Presence at a venue counts the visits at its door and in its buses.
+- ``overlap_minutes`` rounds halves up (15.25 → 15.3), exactly: a float's
+  round() would give 15.2 here, and 15.4 for 15.45.
 - Of events at the same instant, an ``out`` comes before an ``in``: leaving
   one place and entering the next at once keeps both visits, and two scans
   at one door at once place the person there rather than nowhere. Further
@@ -25,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 MATCHING_OUT = timedelta(hours=24)
 
@@ -73,8 +76,9 @@ class Contact:
 
     @property
     def overlap_minutes(self) -> float:
-        """The shared time in minutes, to one decimal, as the trace reports it."""
-        return round(self.overlap.total_seconds() / 60, 1)
+        """The shared time in minutes, to one decimal (halves up), as the trace reports it."""
+        minutes = Decimal(self.overlap // timedelta(microseconds=1)) / 60_000_000
+        return float(minutes.quantize(Decimal("0.1"), ROUND_HALF_UP))
 
 
 def visits_of(sightings: Iterable[Sighting], dwell: timedelta) -> list[Visit]:

@@ -113,6 +113,8 @@ def visit(start: float, end: float, place: Place = DOOR) -> Visit:
                  id="largest first"),
     pytest.param({"b": [visit(0, 40), visit(10, 30)]}, [("b", DOOR, 40.0, 0, 40)], id="own visits merged"),
     pytest.param({"b": [visit(0, 0.33 + 15)]}, [("b", DOOR, 15.3, 0, 15.33)], id="rounded to one decimal"),
+    pytest.param({"b": [visit(0, 15.25)]}, [("b", DOOR, 15.3, 0, 15.25)], id="a half rounded up"),
+    pytest.param({"b": [visit(0, 15.45)]}, [("b", DOOR, 15.5, 0, 15.45)], id="another half rounded up"),
     pytest.param({"b": [visit(0, 14.96)]}, [], id="rounds to the minimum, yet under it"),
     pytest.param({"c": [visit(30, 50)], "b": [visit(0, 20)]}, [("b", DOOR, 20.0, 0, 20), ("c", DOOR, 20.0, 30, 50)],
                  id="equal overlaps: the earlier first"),
