@@ -115,9 +115,12 @@ def in_window(visits: Iterable[Visit], start: datetime, end: datetime) -> list[V
 
 
 def span_to_load(start: datetime, end: datetime, dwell: timedelta) -> tuple[datetime, datetime]:
-    """The span of events to read so that every visit touching [start, end)
-    comes out whole: an end may wait up to 24 h for its ``out``, an inferred
-    start looks back one dwell."""
+    """The span of a person's events (every place, both ends included) to
+    read so that every visit touching [start, end) comes out whole: an end
+    may wait up to 24 h for its ``out``, an inferred start looks back one
+    dwell. For a trace: the traced person's over the window; then, for the
+    people seen at the places of the traced visits, theirs over the span
+    from the earliest start of those visits to the latest end."""
     margin = max(MATCHING_OUT, dwell)
     return start - margin, end + margin
 

@@ -100,6 +100,30 @@ def test_visits_at_a_place_merge_before_overlaps():
     assert merged(visits) == {DOOR: [(at(0), at(50))]}
 
 
+@st.composite
+def window_and_events(draw):
+    """A window, a dwell, and a person's events, many of them a minute either side of the window's margins."""
+    start, length = 3000, draw(st.integers(0, 600))
+    dwell = draw(st.sampled_from([1, 60, 2000]))
+    margin = max(24 * 60, dwell)
+    edges = [m + d for m in (start - margin, start, start + length, start + length + margin, start - dwell)
+             for d in (-1, 0, 1)]
+    minutes = st.one_of(st.integers(0, 7000), st.sampled_from(edges))
+    events = draw(st.lists(st.tuples(minutes, st.sampled_from(["in", "out"]), st.sampled_from([DOOR, MARKET])),
+                           max_size=25))
+    return (at(start), at(start + length)), timedelta(minutes=dwell), events
+
+
+@settings(max_examples=500, deadline=None)
+@given(window_and_events())
+def test_the_span_to_load_is_enough_for_every_visit_touching_it(case):
+    window, dwell, events = case
+    sightings = [seen(m, direction, place) for m, direction, place in events]
+    low, high = span_to_load(*window, dwell)
+    loaded = [s for s in sightings if low <= s.ts <= high]
+    assert in_window(visits_of(loaded, dwell), *window) == in_window(visits_of(sightings, dwell), *window)
+
+
 def visit(start: float, end: float, place: Place = DOOR) -> Visit:
     return Visit(place, at(start), at(end), False, False, frozenset({"d"}))
 
