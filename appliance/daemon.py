@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -59,6 +59,15 @@ def directions_for(device: DeviceSettings | None, outbox: Outbox) -> Directions:
     if device.direction == "toggle":
         return ToggleDirection(outbox)
     return ButtonDirection()
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The settings in force as the display shows them."""
+
+    venue: str
+    direction: str
+    has_identity: bool
 
 
 class Daemon:
@@ -114,6 +123,7 @@ class Daemon:
         self.identity = Identity(device.id, device.venue_id) if device else None
         self.directions = directions_for(device, self.outbox)
         self.path.use_directions(self.directions)
+        self._snapshot()
         revocations = None
         if device is not None:
             revocations = (topics.revocations(self.mqtt.topic_prefix, device.venue_id), self._revocations_arrived)
@@ -248,17 +258,27 @@ class Daemon:
     def _toggle_direction(self) -> None:
         if isinstance(self.directions, ButtonDirection):
             log.info("button: next check-ins are %s", self.directions.toggle())
+            self._snapshot()
             self.show_status()
 
     # -- status -----------------------------------------------------------
 
     def _uplink_changed(self, state: UplinkState) -> None:
-        """The connection came or went, or the queue changed (the uplink's threads)."""
-        self.inbox.post("a connection change", partial(self._tell_display, state.online, state.queue))
+        """The connection came or went, or the queue changed (the uplink's
+        threads, for every event and acknowledgement): straight to the display,
+        which reads only the camera thread's snapshot of what it shows."""
+        self._tell_display(state.online, state.queue)
 
     def _tell_display(self, online: bool, queue: int) -> None:
-        self.feedback.status(online=online, queue=queue, notice=self._notice(), direction=self.directions.shown,
-                             venue=self.device.venue_name if self.device else "")
+        shown = self._shown
+        notice = notice_of(storage_ok=self.storage_ok, camera_ok=self.camera.camera_ok,
+                           has_identity=shown.has_identity)
+        self.feedback.status(online=online, queue=queue, notice=notice, direction=shown.direction, venue=shown.venue)
+
+    def _snapshot(self) -> None:
+        """What the display shows of the settings in force, for other threads to read whole."""
+        self._shown = Shown(self.device.venue_name if self.device else "", self.directions.shown,
+                            self.identity is not None)
 
     def _storage_changed(self, ok: bool) -> None:
         if ok != self.storage_ok:
