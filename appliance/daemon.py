@@ -63,11 +63,15 @@ def directions_for(device: DeviceSettings | None, outbox: Outbox) -> Directions:
 
 @dataclass(frozen=True)
 class Shown:
-    """The settings in force as the display shows them."""
+    """The settings in force, as the display and the status message show
+    them: kept by the camera thread, read whole by the uplink's threads."""
 
-    venue: str
-    direction: str
-    has_identity: bool
+    device: DeviceSettings | None  # frozen
+    direction: str  # "in" | "out" | "" (depends on the person)
+
+    @property
+    def venue(self) -> str:
+        return self.device.venue_name if self.device else ""
 
 
 class Daemon:
@@ -272,13 +276,12 @@ class Daemon:
     def _tell_display(self, online: bool, queue: int) -> None:
         shown = self._shown
         notice = notice_of(storage_ok=self.storage_ok, camera_ok=self.camera.camera_ok,
-                           has_identity=shown.has_identity)
+                           has_identity=shown.device is not None)
         self.feedback.status(online=online, queue=queue, notice=notice, direction=shown.direction, venue=shown.venue)
 
     def _snapshot(self) -> None:
         """What the display shows of the settings in force, for other threads to read whole."""
-        self._shown = Shown(self.device.venue_name if self.device else "", self.directions.shown,
-                            self.identity is not None)
+        self._shown = Shown(self.device, self.directions.shown)
 
     def _storage_changed(self, ok: bool) -> None:
         if ok != self.storage_ok:
@@ -300,5 +303,6 @@ class Daemon:
                          has_identity=self.identity is not None)
 
     def _status_extra(self) -> dict[str, Any]:
-        # Read on the uplink's thread: one snapshot of what is in force.
-        return status_extra(self.device, self.directions, camera_ok=self.camera.camera_ok, storage_ok=self.storage_ok)
+        # Read on the uplink's threads: the camera thread's snapshot, and two flags.
+        shown = self._shown
+        return status_extra(shown.device, shown.direction, camera_ok=self.camera.camera_ok, storage_ok=self.storage_ok)

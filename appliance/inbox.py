@@ -1,10 +1,12 @@
 """The camera thread's inbox: how other threads ask for a change.
 
-paho's network thread (a revocation list, a connection that came or went),
-gpiozero's callback thread (a button press or hold) and an uplink that
-delivered its last event each post a command here; the camera thread runs
-them between frames. So the device's settings, directions and uplinks are
-only ever changed, and read, by the camera thread.
+paho's network thread (a revocation list) and gpiozero's callback thread (a
+button press or hold) post a command here; the camera thread runs them
+between frames. So the device's settings, directions and current uplink are
+only ever changed by the camera thread. The uplinks' threads do read, for
+the display and the status message, an immutable snapshot of what is in
+force (`Daemon.Shown`), which the camera thread replaces whole; the retired
+identities' uplinks are guarded by `Uplinks`' switching lock.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.directions import Directions
 from appliance.feedback import Notice
 from ravao_protocol.settings import DeviceSettings
 
@@ -21,14 +20,14 @@ def notice_of(*, storage_ok: bool, camera_ok: bool, has_identity: bool) -> Notic
     return Notice.NONE
 
 
-def status_extra(device: DeviceSettings | None, directions: Directions, *, camera_ok: bool,
+def status_extra(device: DeviceSettings | None, direction: str, *, camera_ok: bool,
                  storage_ok: bool) -> dict[str, Any]:
     """The status message's fields beyond the contract's: camera, storage,
     mode, direction, and a bus's vehicle and route."""
     extra: dict[str, Any] = {"camera": "ok" if camera_ok else "lost", "storage": "ok" if storage_ok else "error"}
     if device is not None:
         extra["mode"] = device.mode
-        extra["direction"] = directions.shown or device.direction
+        extra["direction"] = direction or device.direction
         if device.mode == "bus":
             extra["vehicle"], extra["route"] = device.vehicle, device.route
     return extra

@@ -40,7 +40,7 @@ def test_button_switches_the_direction(tmp_path):
     try:
         assert dev.show(CARDS[0].text())[0].direction == "in"
         dev.daemon.button_pressed()  # gpiozero's thread asks; the camera thread switches
-        assert dev.daemon.directions.shown == "in" and dev.daemon.inbox.pending() == 1
+        assert dev.daemon.directions.shown == "in"
         dev.daemon.inbox.run_pending()
         assert dev.daemon.directions.shown == "out"
         assert dev.show(CARDS[1].text())[0].direction == "out"
