@@ -39,13 +39,11 @@ class Inbox:
         """Run every command posted so far (the camera thread only); a command
         that fails is logged and the others still run. Returns how many ran."""
         ran = 0
-        while True:
-            try:
-                what, command = self._commands.get_nowait()
-            except queue.Empty:
-                return ran
+        while not self._commands.empty():  # the camera loop asks every frame: no exception when empty
+            what, command = self._commands.get_nowait()  # only this thread takes from the queue
             try:
                 command()
             except Exception:
                 log.exception("%s failed", what)
             ran += 1
+        return ran
