@@ -7,18 +7,13 @@ problem into one :class:`ConfigError` line for the command line.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ravao_protocol.errors import UserError
+from ravao_protocol.configfile import ConfigError, load_toml, parse_toml
 from ravao_protocol.settings import BrokerSettings, DeviceSettings
-
-
-class ConfigError(UserError):
-    """A config file that cannot be used; the message is one line."""
 
 
 class Section(BaseModel):
@@ -162,53 +157,11 @@ class Config(Section):
     display: DisplayConfig = DisplayConfig()
 
 
-# pydantic's words for a value of the wrong kind, in a user's words.
-_WRONG_KIND = {
-    "int_parsing": "must be a whole number", "int_type": "must be a whole number",
-    "int_from_float": "must be a whole number", "float_parsing": "must be a number", "float_type": "must be a number",
-    "finite_number": "must be a finite number", "bool_parsing": "must be true or false",
-    "bool_type": "must be true or false", "string_type": "must be text in quotes", "list_type": "must be a list",
-    "model_type": "must be a section", "model_attributes_type": "must be a section",
-}
-
-
-def _describe(err: ValidationError) -> str:
-    """Every problem pydantic found, each naming its key, on one line."""
-    problems = []
-    for error in err.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "(top level)"
-        if error["type"] == "extra_forbidden":
-            problems.append(f"{where}: unknown key")
-            continue
-        msg = _WRONG_KIND.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
-        problems.append(f"{where}: {msg} (not {error['input']!r})" if error["type"] in _WRONG_KIND else
-                        f"{where}: {msg}")
-    return "; ".join(problems)
-
-
 def parse_config(text: str, origin: str = "config") -> Config:
     """Parse TOML text into a :class:`Config`, or raise :class:`ConfigError`."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
-    try:
-        return Config.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{origin}: {_describe(exc)}") from None
+    return parse_toml(text, Config, origin)
 
 
 def load_config(path: str | Path) -> Config:
     """Read and check the config file at `path`."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not UTF-8 text") from None
-    return parse_config(text, str(p))
+    return load_toml(path, Config)

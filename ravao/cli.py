@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from appliance import commands as device_commands
 from provisioning import commands as owner_commands
+from ravao_central import commands as central_commands
 from ravao_protocol.errors import UserError
 
 log = logging.getLogger("ravao")
@@ -34,17 +35,19 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole ``ravao`` command line."""
-    parser = OneLineParser(prog="ravao", description="QR check-in: the device, and the venue owner's tools.")
+    parser = OneLineParser(prog="ravao",
+                           description="QR check-in: the device, the venue owner's tools, and the central side.")
     parser.add_argument("--version", action="version", version=f"ravao {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     device_commands.register(sub)
     owner_commands.register(sub)
+    central_commands.register(sub)
     return parser
 
 
-# Libraries whose debug lines (PIL's PNG chunks, paho's packets) are noise even with -v.
-QUIET_LOGGERS = ("PIL", "paho", "asyncio", "urllib3")
+# Libraries whose debug lines (PIL's PNG chunks, paho's packets, Alembic's plugins) are noise even with -v.
+QUIET_LOGGERS = ("PIL", "paho", "asyncio", "urllib3", "alembic")
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -28,8 +28,11 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Generic, TypeVar
 
 MATCHING_OUT = timedelta(hours=24)
+Person = TypeVar("Person", bound=Hashable)
+"""However the caller names people (a pseudonym in the record, a name in a test)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +68,10 @@ class Visit:
 
 
 @dataclass(frozen=True, slots=True)
-class Contact:
+class Contact(Generic[Person]):
     """Another person's time at one place shared with the traced person's visits."""
 
-    person: Hashable
+    person: Person
     place: Place
     overlap: timedelta
     first: datetime  # the start of the earliest shared interval
@@ -153,12 +156,12 @@ def shared(a: Sequence[tuple[datetime, datetime]],
     return out
 
 
-def contacts(traced: Iterable[Visit], others: Mapping[Hashable, Iterable[Visit]],
-             min_overlap: timedelta) -> list[Contact]:
+def contacts(traced: Iterable[Visit], others: Mapping[Person, Iterable[Visit]],
+             min_overlap: timedelta) -> list[Contact[Person]]:
     """Everyone in `others` who shared at least `min_overlap` at one place
     with the `traced` visits; one row per (person, place), largest first."""
     mine = merged(traced)
-    found: list[Contact] = []
+    found: list[Contact[Person]] = []
     for person, visits in others.items():
         for place, spans in merged(visits).items():
             common = shared(mine.get(place, []), spans)
@@ -169,7 +172,7 @@ def contacts(traced: Iterable[Visit], others: Mapping[Hashable, Iterable[Visit]]
     return found
 
 
-def presence(visits_by_person: Mapping[Hashable, Iterable[Visit]], venue_id: str, start: datetime,
+def presence(visits_by_person: Mapping[Person, Iterable[Visit]], venue_id: str, start: datetime,
              end: datetime, step: timedelta) -> list[tuple[datetime, int]]:
     """How many people were at the venue (its door or its buses) at start,
     start + step, … before end: counts only."""

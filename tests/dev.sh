@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 
 # fonts-dejavu-extra holds DejaVu Sans Condensed (the display's font);
 # systemd brings systemd-analyze and systemd-sysusers for the unit tests,
-# and is missing from minimal and container roots.
+# and is missing from minimal and container roots. postgresql-15: the tests
+# start their own server with its initdb and pg_ctl (never the system's).
 APT_PACKAGES=(mosquitto mosquitto-clients libzbar0 fonts-dejavu-extra python3-venv python3-dev
-              shellcheck systemd)
+              shellcheck systemd postgresql-15)
 LOG=$PWD/.setup.log
 : >"$LOG"
 
@@ -52,7 +53,8 @@ make_venv() {
   [ -x .venv/bin/python ] || step "python: making .venv" python3 -m venv .venv
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     step "pip: upgrading pip in .venv" .venv/bin/python -m pip install --upgrade pip
-    step "pip: installing ravao and its test tools into .venv" .venv/bin/python -m pip install -e '.[test]'
+    step "pip: installing ravao, its central side and its test tools into .venv" \
+      .venv/bin/python -m pip install -e '.[test,central]'
     echo "$want" > "$stamp"
   fi
 }

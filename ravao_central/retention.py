@@ -1,0 +1,29 @@
+"""Keeping the record no longer than ``[retention] days``: events older go
+(in PostgreSQL, whole day partitions), with the statuses and rejections of
+that age. The ledger's devices and the audit log stay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, delete
+
+from ravao_central.database import drop_partitions_before, is_postgresql
+from ravao_central.schema import events, rejections, statuses
+
+
+def purge(engine: Engine, days: int, now: datetime | None = None) -> str:
+    """Remove what is older than `days`; a short account of what went ("" for nothing)."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    with engine.begin() as connection:
+        if is_postgresql(connection):
+            # Whole days only: the partition of the cutoff's own day stays until it is all past.
+            gone = f"{drop_partitions_before(connection, cutoff.date())} day partitions"
+            if gone.startswith("0 "):
+                gone = ""
+        else:
+            count = connection.execute(delete(events).where(events.c.ts < cutoff)).rowcount
+            gone = f"{count} events" if count else ""
+        connection.execute(delete(statuses).where(statuses.c.received_at < cutoff))
+        connection.execute(delete(rejections).where(rejections.c.received_at < cutoff))
+    return gone
