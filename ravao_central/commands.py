@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--config", metavar="FILE", default=None,
                        help="the central config (default: $RAVAO_CENTRAL_CONFIG, then /etc/ravao/central.toml)")
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, command_name=name)
         return p
 
     command("init", init, "create or upgrade the database schema, and the key file if missing")
@@ -200,7 +200,7 @@ def _trace(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError("--min-overlap: between 0 and 1440 minutes")
     engine = _ready(config)
     return trace(engine, _keys(config), config.tracing, TraceQuery(case, person, start, end, overlap),
-                 actor=command_line_actor())
+                 actor=command_line_actor(), action=args.command_name)
 
 
 def trace(args: argparse.Namespace) -> int:

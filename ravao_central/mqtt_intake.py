@@ -89,6 +89,7 @@ class MqttIntake:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._connect_properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         self._connect_properties.SessionExpiryInterval = SESSION_EXPIRY_S
         self._connect_properties.ReceiveMaximum = capacity
@@ -142,6 +143,15 @@ class MqttIntake:
         log.info("connected to %s (session %s)", self.settings.url,
                  "resumed" if _flags.session_present else "new")
         client.subscribe([(f, 1) for f in subscriptions(self.settings)])
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[Any],
+                      _props: Any) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("the broker refused the subscriptions (%s): check the collector's account and ACL",
+                      ", ".join(refused))
+        else:
+            log.info("subscribed: the broker keeps this collector's messages from now on")
 
     def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
         log.warning("cannot reach the broker at %s; trying again (every %d s at most)", self.settings.url,

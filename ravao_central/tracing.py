@@ -43,9 +43,10 @@ def _holes_json(holes: ledger.Holes) -> dict[str, Any]:
             "offline": [[rfc3339(s), rfc3339(e)] for s, e in holes.offline]}
 
 
-def trace(engine: Engine, keys: Keyring, rules: TracingConfig, query: TraceQuery, *, actor: str) -> dict[str, Any]:
-    """The contract's trace object for `query`; the reveal is audited first
-    (no identity leaves here without its entry)."""
+def trace(engine: Engine, keys: Keyring, rules: TracingConfig, query: TraceQuery, *, actor: str,
+          action: str = "trace") -> dict[str, Any]:
+    """The contract's trace object for `query`; the reveal is audited (as
+    `action`) before anything is returned: no identity leaves without its entry."""
     dwell = timedelta(minutes=rules.default_dwell_minutes)
     me = query.person.pseudonym(keys)
     with engine.connect() as connection:
@@ -68,7 +69,7 @@ def trace(engine: Engine, keys: Keyring, rules: TracingConfig, query: TraceQuery
                                 query.start, query.end)
     person = keys.open(mine.identity) if mine else _given(query.person)
     revealed_people = {c.person for c in found}
-    audit.append(engine, keys, actor=actor, action="trace", case=query.case,
+    audit.append(engine, keys, actor=actor, action=action, case=query.case,
                  query={"person": str(query.person), "from": rfc3339(query.start), "to": rfc3339(query.end)},
                  revealed=len(revealed_people) + 1)
     return {
