@@ -16,8 +16,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -67,6 +65,9 @@ def is_postgresql(engine: Engine | Connection) -> bool:
 
 def migrate(engine: Engine) -> None:
     """Create the schema or bring it to the newest version (Alembic; idempotent)."""
+    from alembic import command  # only init needs Alembic: the other commands start faster
+    from alembic.config import Config as AlembicConfig
+
     if engine.dialect.name == "sqlite":
         _create_private(Path(engine.url.database or ""))
     config = AlembicConfig()
