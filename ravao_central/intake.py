@@ -91,5 +91,7 @@ def _why(exc: ValueError) -> str:
     if isinstance(exc, ValidationError):
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"]) or "payload"
+        if error["type"] == "value_error" and not error["loc"]:  # the event's own rules: no content in them
+            return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"[:200]
         return f"{where}: {error['type']}"[:200]
     return str(exc)[:200]

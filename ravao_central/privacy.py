@@ -57,7 +57,8 @@ class Keyring:
     def pseudonym(self, kind: str, ident: str, issuer: str | None = None) -> bytes:
         """The 32-byte pseudonym of a person (`issuer` only for a pass)."""
         parts = [kind, ident] + ([issuer] if issuer is not None else [])
-        return hmac.new(self.person_key, "\x1f".join(parts).encode("utf-8"), hashlib.sha256).digest()
+        message = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))  # no separator to forge
+        return hmac.new(self.person_key, message.encode("utf-8"), hashlib.sha256).digest()
 
     def seal(self, value: Any) -> bytes:
         """`value` (JSON-able) encrypted and authenticated: nonce + ciphertext."""

@@ -5,7 +5,6 @@ expected answers below are worked out by hand from the contract's rules."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 import unicodedata
 import uuid
