@@ -1,5 +1,7 @@
-"""The appliance's main job, simulated: a local Mosquitto, a folder of QR
-images, `ravao run` over them, and every event as a subscriber received it.
+"""The whole system's main job, simulated: a local Mosquitto, a folder of QR
+images, `ravao run` over them, every event as a subscriber received it, the
+central collector storing them, and the record answering: the ledger, a
+trace of one person with the contacts found, the audit log and an export.
 
 Run through `tests/dev.sh demo`. Everything is written under demo-out/.
 """
@@ -11,9 +13,11 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from tests.support.broker import Broker, Subscriber
+from tests.support.central import Record, publish
 from tests.support.paths import REPO
 from tests.support.samples import CARDS, MALFORMED_CARD, qr_png
 
@@ -58,6 +62,11 @@ def main() -> int:
         print(f"  {i:2d}. {scene}")
 
     with Broker(OUT / "broker") as broker:
+        record = Record(OUT / "central", f"sqlite:///{OUT / 'central' / 'central.db'}", broker.url)
+        print(f"\n== the central side: ravao central init --config {record.config}")
+        print(indent(record.ok("init")))
+        record.start_collector()
+        print(f"== ravao central collect is running (log: {record.collector_log})")
         sub = Subscriber(broker.port, "ravao/#", echo=show_message)
         config = OUT / "device.toml"
         config.write_text(
@@ -74,6 +83,12 @@ def main() -> int:
         done = subprocess.run([sys.executable, "-m", "ravao", "run", "--config", str(config)], cwd=REPO)
         time.sleep(0.3)
         sub.close()
+        forged = publish(broker.port, [("ravao/bv-tw-hue/door-01/events", b'{"schema": "forged"}')])
+        print(f"\n== someone else publishes {forged} forged message on door-01's topic")
+        stored = record.wait_stored(len(sub.events()), timeout=30)
+        time.sleep(0.5)
+        print(f"== stopping the collector (SIGTERM): exit {record.stop_collector()}; "
+              f"{'every' if stored else 'NOT every'} event is in the record")
 
     events = sub.events()
     print(f"\n== {len(events)} events, seq {[e['seq'] for e in events]}; full payloads:")
@@ -81,8 +96,45 @@ def main() -> int:
         print("  " + json.dumps(e, ensure_ascii=False))
     screens = sorted((OUT / "screens").glob("*.png"))
     print(f"\n== {len(screens)} screens the OLED showed, as PNG files in {OUT / 'screens'}")
-    print(f"\nravao exited with {done.returncode}; files in {OUT}")
-    return done.returncode
+    code = show_record(record, events)
+    print(f"\nravao run exited with {done.returncode}; files in {OUT}")
+    return done.returncode or code
+
+
+def indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.rstrip().splitlines())
+
+
+def shifted(ts: str, minutes: int) -> str:
+    """An event's RFC 3339 time moved by `minutes`."""
+    when = datetime.fromisoformat(ts) + timedelta(minutes=minutes)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def show_record(record: Record, events: list[dict]) -> int:
+    """The central side's answers, through its command line."""
+    print(f"\n== ravao central fleet --config {record.config}  (the completeness ledger)")
+    print(indent(record.ok("fleet")))
+    first = next(e for e in events if e["result"] == "pass" and e["credential"]["type"] == "cccd")
+    person = f"cccd:{first['credential']['id']}"
+    times = sorted(e["ts"] for e in events)
+    window = ["--from", shifted(times[0], -10), "--to", shifted(times[-1], 1)]
+    print(f"\n== ravao central trace --case DEMO-1 --person {person} {' '.join(window)}")
+    print("   (no exit was scanned: each visit ends after the default dwell, 60 minutes, inferred;\n"
+          "    the device stopped at the end of the run: its last will marks it offline from then on)")
+    print(indent(record.ok("trace", "--case", "DEMO-1", "--person", person, *window)))
+    trace = json.loads(record.ok("trace", "--case", "DEMO-1", "--person", person, *window, "--json"))
+    (OUT / "trace.json").write_text(json.dumps(trace, ensure_ascii=False, indent=2))
+    export = OUT / "trace.xlsx"
+    record.ok("export", "--case", "DEMO-1", "--person", person, *window, "--out", str(export))
+    print(f"\n== the same trace as JSON in {OUT / 'trace.json'}, exported to {export}")
+    print("\n== ravao central audit  (every reveal, hash-chained)")
+    print(indent(record.ok("audit")))
+    print(indent(record.ok("audit", "--verify")))
+    ledger = json.loads(record.ok("fleet", "--json"))["devices"]
+    complete = all(not d["missing"] for d in ledger) and sum(d["events"] for d in ledger) == len(events)
+    print(f"\n== {len(trace['contacts'])} contacts found; the ledger is {'complete' if complete else 'INCOMPLETE'}")
+    return 0 if complete and trace["contacts"] else 1
 
 
 if __name__ == "__main__":
