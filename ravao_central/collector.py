@@ -34,7 +34,7 @@ from ravao_central.retention import purge
 
 log = logging.getLogger("ravao.central.collector")
 
-BATCH_MAX = 500
+BATCH_MAX = 1000
 BATCH_WAIT_S = 0.2
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 30.0
 DAY_S = 24 * 3600

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from ravao_protocol import topics
 from ravao_protocol.events import parse_event, parse_status
 
 MAX_TOPIC_CHARS = 512
+MAX_DEVICE_TOPIC_CHARS = 64 + 1 + 64 + 1 + 64 + len("/events")  # prefix, venue, device, leaf
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +56,8 @@ Sorted = EventRow | StatusRow | Rejection
 def sort_message(topic: str, payload: bytes, received_at: datetime, prefix: str, keys: Keyring) -> Sorted | None:
     """What the message on `topic` is; None for a topic that names no
     device under `prefix` (nothing to count it against)."""
-    try:
-        where = topics.parse_device_topic(topic)
-    except ValueError:
-        return None
-    if where.prefix != prefix:
+    where = _device_topic(topic, prefix) if len(topic) <= MAX_DEVICE_TOPIC_CHARS else None
+    if where is None:
         return None
     device = {"venue_id": where.venue_id, "device_id": where.device_id, "received_at": received_at}
     try:
@@ -70,6 +69,14 @@ def sort_message(topic: str, payload: bytes, received_at: datetime, prefix: str,
     except ValueError as exc:
         return Rejection({**device, "topic": topic[:MAX_TOPIC_CHARS], "size": len(payload),
                           "sha256": hashlib.sha256(payload).hexdigest(), "why": _why(exc)})
+
+
+@lru_cache(maxsize=8192)  # a fleet's topics repeat: parse each once
+def _device_topic(topic: str, prefix: str) -> topics.DeviceTopic | None:
+    try:
+        return topics.parse_device_topic(topic, prefix)
+    except ValueError:
+        return None
 
 
 def _event_values(payload: bytes, where: topics.DeviceTopic, keys: Keyring) -> dict[str, Any]:

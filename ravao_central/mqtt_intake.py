@@ -36,7 +36,7 @@ from ravao_protocol.settings import parse_broker_url
 
 log = logging.getLogger("ravao.central.mqtt")
 
-RECEIVE_MAXIMUM = 1000
+RECEIVE_MAXIMUM = 4000
 SESSION_EXPIRY_S = 8 * 24 * 3600  # the contract asks for at least 7 days
 KEEPALIVE_S = 60
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30

@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +58,29 @@ class Keyring:
     def pseudonym(self, kind: str, ident: str, issuer: str | None = None) -> bytes:
         """The 32-byte pseudonym of a person (`issuer` only for a pass)."""
         parts = [kind, ident] + ([issuer] if issuer is not None else [])
-        message = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))  # no separator to forge
-        return hmac.new(self.person_key, message.encode("utf-8"), hashlib.sha256).digest()
+        message = "".join(f"{len(part)}:{part}" for part in parts)  # length-prefixed: no separator to forge
+        mac = self._person_mac.copy()
+        mac.update(message.encode("utf-8"))
+        return mac.digest()
+
+    @cached_property
+    def _person_mac(self) -> hmac.HMAC:
+        return hmac.new(self.person_key, digestmod=hashlib.sha256)
+
+    @cached_property
+    def _cipher(self) -> AESGCM:
+        return AESGCM(self.seal_key)
 
     def seal(self, value: Any) -> bytes:
         """`value` (JSON-able) encrypted and authenticated: nonce + ciphertext."""
         nonce = os.urandom(NONCE_BYTES)
         plain = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return nonce + AESGCM(self.seal_key).encrypt(nonce, plain, None)
+        return nonce + self._cipher.encrypt(nonce, plain, None)
 
     def open(self, sealed: bytes) -> Any:
         """What :meth:`seal` sealed; ``ValueError`` if it was altered or sealed under another key."""
         try:
-            plain = AESGCM(self.seal_key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], None)
+            plain = self._cipher.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], None)
         except InvalidTag:
             raise ValueError("a sealed value does not open with this key file (altered, or another key)") from None
         return json.loads(plain)

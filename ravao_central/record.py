@@ -59,7 +59,7 @@ def store(connection: Connection, batch: Sequence[Sorted], known_days: set[Any] 
             ensure_partitions(connection, days)
             if known_days is not None:
                 known_days |= days
-        connection.execute(_insert_ignoring_known(connection, events), list(event_rows.values()))
+        _insert_events(connection, list(event_rows.values()))
     if status_rows:
         connection.execute(insert(statuses), status_rows)
         for row in status_rows:  # in arrival order: the last one stays
@@ -72,6 +72,32 @@ def store(connection: Connection, batch: Sequence[Sorted], known_days: set[Any] 
             connection.execute(update(devices).where(
                 devices.c.venue_id == venue_id, devices.c.device_id == device_id).values(
                 rejected=devices.c.rejected + count))
+
+
+EVENT_COLUMNS = [c.name for c in events.columns]
+
+
+def _insert_events(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """The batch's events, skipping known ones, by the fastest path each
+    database has: ``COPY`` into a temporary table and one INSERT … SELECT in
+    PostgreSQL; one executemany in SQLite. (SQLAlchemy's own executemany
+    costs more per row than the rest of the collector together.)"""
+    names = ", ".join(EVENT_COLUMNS)
+    if not is_postgresql(connection):
+        slots = ", ".join("?" * len(EVENT_COLUMNS))
+        processors = [c.type.bind_processor(connection.dialect) for c in events.columns]  # datetimes as text
+        values = [tuple(row[name] if convert is None else convert(row[name])
+                        for name, convert in zip(EVENT_COLUMNS, processors, strict=True)) for row in rows]
+        connection.exec_driver_sql(f"INSERT INTO events ({names}) VALUES ({slots}) ON CONFLICT DO NOTHING", values)
+        return
+    connection.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS incoming_events "
+                               "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    cursor = connection.connection.driver_connection.cursor()  # psycopg's own, for COPY
+    with cursor.copy(f"COPY incoming_events ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in EVENT_COLUMNS])
+    connection.exec_driver_sql(f"INSERT INTO events ({names}) SELECT {names} FROM incoming_events "
+                               "ON CONFLICT DO NOTHING")
 
 
 # ---------------------------------------------------------------- the ledger

@@ -49,11 +49,21 @@ class DeviceTopic:
     leaf: str  # "events" | "status"
 
 
-def parse_device_topic(topic: str) -> DeviceTopic:
+def parse_device_topic(topic: str, prefix: str | None = None) -> DeviceTopic:
     """The parts of an events or status topic; ``ValueError`` for any other
-    topic, or ids outside the id rule (``A-Z a-z 0-9 . _ -``, 1–64)."""
-    parts = topic.split("/")
-    if len(parts) < 4 or parts[-1] not in (EVENTS, STATUS):
+    topic, or ids outside the id rule (``A-Z a-z 0-9 . _ -``, 1–64). With
+    `prefix` (an already checked one), only topics under it are accepted."""
+    if prefix is not None:
+        if not topic.startswith(prefix + "/"):
+            raise ValueError(f"not under {prefix!r}: {topic[:200]!r}")
+        parts = topic[len(prefix) + 1:].split("/")
+        if len(parts) != 3:
+            raise ValueError(f"not an events or status topic: {topic[:200]!r}")
+    else:
+        parts = topic.split("/")
+        if len(parts) < 4:
+            raise ValueError(f"not an events or status topic: {topic[:200]!r}")
+        prefix = fields.topic_prefix("/".join(parts[:-3]))
+    if parts[-1] not in (EVENTS, STATUS):
         raise ValueError(f"not an events or status topic: {topic[:200]!r}")
-    prefix = fields.topic_prefix("/".join(parts[:-3]))
     return DeviceTopic(prefix, fields.ident(parts[-3]), fields.ident(parts[-2]), parts[-1])

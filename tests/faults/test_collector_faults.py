@@ -13,24 +13,12 @@ import time
 import pytest
 
 from tests.support.broker import Broker
-from tests.support.central import Record, at, cccd, contract_event, publish_events
+from tests.support.central import Record, publish_events, stream
 from tests.support.postgres import PostgresServer
 from tests.support.waiting import wait_for
 
 # A busy day's queue for a stopped collector (what `broker-config` writes for a site).
-KEEPING = "max_queued_messages 100000\nmax_inflight_messages 1000\n"
-
-
-def stream(devices: int, per_device: int, venue: str = "bv-tw-hue") -> list[dict]:
-    """`per_device` events from each of `devices` devices, interleaved as they would arrive."""
-    people = [cccd(f"0462030{n:05d}", f"Người {n}") for n in range(50)]
-    events = []
-    for seq in range(1, per_device + 1):
-        for d in range(devices):
-            events.append(contract_event(seq=seq, ts=at(seq / 10), credential=people[(seq + d) % 50],
-                                         device_id=f"door-{d:02d}", venue_id=venue,
-                                         direction="in" if seq % 2 else "out"))
-    return events
+KEEPING = "max_queued_messages 100000\nmax_inflight_messages 4000\n"
 
 
 def assert_complete(record: Record, events: list[dict]) -> None:

@@ -55,6 +55,18 @@ def contract_event(*, seq: int, ts: datetime, credential: dict[str, Any], device
     return event
 
 
+def stream(devices: int, per_device: int, venue: str = "bv-tw-hue") -> list[dict]:
+    """`per_device` events from each of `devices` devices, interleaved as they would arrive."""
+    people = [cccd(f"0462030{n:05d}", f"Người {n}") for n in range(50)]
+    events = []
+    for seq in range(1, per_device + 1):
+        for d in range(devices):
+            events.append(contract_event(seq=seq, ts=at(seq / 10), credential=people[(seq + d) % 50],
+                                         device_id=f"door-{d:02d}", venue_id=venue,
+                                         direction="in" if seq % 2 else "out"))
+    return events
+
+
 def events_topic(event: dict[str, Any], prefix: str = "ravao") -> str:
     return f"{prefix}/{event['venue_id']}/{event['device_id']}/events"
 
