@@ -92,7 +92,9 @@ def _insert_events(connection: Connection, rows: list[dict[str, Any]]) -> None:
         return
     connection.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS incoming_events "
                                "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-    cursor = connection.connection.driver_connection.cursor()  # psycopg's own, for COPY
+    psycopg_connection = connection.connection.driver_connection  # psycopg's own, for COPY
+    assert psycopg_connection is not None
+    cursor = psycopg_connection.cursor()
     with cursor.copy(f"COPY incoming_events ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[name] for name in EVENT_COLUMNS])
