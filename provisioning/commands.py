@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from provisioning import broker, keys, revocations
+from provisioning.files import write_atomic
 from provisioning.publish import publish_retained
 from provisioning.qrfile import ENDINGS, write_qr
 from ravao_protocol import fields, topics
@@ -360,16 +361,30 @@ def _register_broker_config(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--topic-prefix", metavar="PREFIX", default=DEFAULT_TOPIC_PREFIX, help="MQTT topic prefix (default: ravao)"
     )
+    p.add_argument("--collector-user", metavar="U", default=broker.DEFAULT_COLLECTOR_USER,
+                   help=f"the central collector's user name (default: {broker.DEFAULT_COLLECTOR_USER})")
+    p.add_argument("--collector-password", metavar="P", default=None,
+                   help="the central collector's password; without it the collector gets no account")
+    p.add_argument("--persistence-location", metavar="DIR", default=None,
+                   help="a persistence_location line for ravao.conf (Debian's mosquitto.conf already has one)")
     p.set_defaults(func=broker_config)
 
 
 def broker_config(args: argparse.Namespace) -> int:
     """``ravao broker-config``: write the password and ACL files."""
     devices = broker.load_devices(args.devices)
+    collector = (args.collector_user, args.collector_password) if args.collector_password is not None else None
     passwd, acl = broker.write_broker_config(
-        args.out_dir, devices, args.owner_user, args.owner_password, args.topic_prefix
+        args.out_dir, devices, args.owner_user, args.owner_password, args.topic_prefix, collector
     )
-    print(f"wrote {passwd} ({len(devices) + 1} accounts) and {acl}")
-    print("# for mosquitto.conf (the files must be readable by the mosquitto user):")
+    conf = passwd.parent / broker.CONF_FILE
+    try:
+        write_atomic(conf, broker.mosquitto_conf_file(passwd, acl, args.persistence_location).encode(), 0o644)
+    except OSError as exc:
+        raise UserError(f"cannot write {conf}: {exc.strerror}") from None
+    accounts = len(devices) + 1 + (collector is not None)
+    print(f"wrote {passwd} ({accounts} accounts), {acl} and {conf}")
+    print(f"# for mosquitto.conf (the files must be readable by the mosquitto user), or copy {conf.name}")
+    print("# to /etc/mosquitto/conf.d/: it also keeps queued messages on disk")
     print(broker.mosquitto_conf(passwd, acl), end="")
     return 0

@@ -1,0 +1,174 @@
+"""Trace latency on a province-like month: 100,000 people, 2,000 venues (a
+door with an "in" and an "out" device each), every person checking in and
+out a few times a day at a handful of regular venues, busy venues busier.
+10 million events in PostgreSQL, 1 million in SQLite (`--events`).
+
+Each sample is a whole `trace` as the command line runs it (the traced
+person's visits, everyone at those places, the contacts, the coverage, the
+audit entry), for a random person over one day. The output ends with
+PostgreSQL's EXPLAIN ANALYZE of the query that reads the people at the
+traced places.
+
+    .venv/bin/python -m bench.trace [--pg-events N] [--sqlite-events N] [--samples S]
+
+Writes bench/results/trace.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from ravao_central.config import TracingConfig
+from ravao_central.database import ensure_partitions, migrate, open_database
+from ravao_central.people import PersonRef
+from ravao_central.privacy import Keyring
+from ravao_central.record import EVENT_COLUMNS
+from ravao_central.tracing import TraceQuery, trace
+from tests.support.postgres import PostgresServer
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results" / "trace.json"
+MONTH_START = datetime(2026, 11, 1, tzinfo=UTC)
+DAYS = 30
+PEOPLE = 100_000
+VENUES = 2_000
+KEYS = Keyring.from_secret(b"t" * 32)
+
+
+def person_id(n: int) -> str:
+    return f"046{n:09d}"
+
+
+def month(events: int, seed: int = 1) -> Iterator[dict[str, Any]]:
+    """`events` check-ins (pairs of in and out), person by person, day by day."""
+    rng = random.Random(seed)
+    visits_per_person = events // 2 // PEOPLE
+    weights = [1 / (v + 10) for v in range(VENUES)]  # busy venues are busier
+    received = datetime.now(UTC)
+    seq: dict[str, int] = {}
+    for n in range(PEOPLE):
+        ident = person_id(n)
+        pseudonym = KEYS.pseudonym("cccd", ident)
+        sealed = KEYS.seal({"type": "cccd", "id": ident, "name": f"Người {n}", "dob": "1990-01-01", "sex": "F"})
+        regular = rng.choices(range(VENUES), weights, k=5)
+        for _ in range(visits_per_person):
+            venue = f"v{rng.choice(regular):04d}"
+            start = MONTH_START + timedelta(days=rng.randrange(DAYS), minutes=rng.randrange(7 * 60, 21 * 60))
+            for direction, when in (("in", start), ("out", start + timedelta(minutes=rng.randrange(10, 120)))):
+                device = f"{venue}-{direction}"
+                seq[device] = seq.get(device, 0) + 1
+                yield {"event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "ts": when,
+                       "received_at": received, "venue_id": venue, "device_id": device, "seq": seq[device],
+                       "clock_synced": True, "direction": direction, "result": "pass", "reason": None,
+                       "credential_type": "cccd", "person": pseudonym, "identity": sealed, "vehicle": None,
+                       "route": None}
+
+
+def load(engine: Engine, events: int) -> float:
+    """Fill the record; seconds it took."""
+    started = time.monotonic()
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            ensure_partitions(connection, [(MONTH_START + timedelta(days=d)).date() for d in range(DAYS + 1)])
+        raw = engine.raw_connection()
+        try:
+            with raw.cursor().copy(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+                for row in month(events):
+                    copy.write_row([row[c] for c in EVENT_COLUMNS])
+            raw.commit()
+            raw.cursor().execute("ANALYZE events")
+            raw.commit()
+        finally:
+            raw.close()
+    else:
+        from ravao_central.record import _insert_events  # the collector's own fast path
+
+        batch: list[dict[str, Any]] = []
+        with engine.begin() as connection:
+            for row in month(events):
+                batch.append(row)
+                if len(batch) == 10_000:
+                    _insert_events(connection, batch)
+                    batch = []
+            if batch:
+                _insert_events(connection, batch)
+            connection.exec_driver_sql("ANALYZE")
+    return time.monotonic() - started
+
+
+def latencies(engine: Engine, samples: int, events: int) -> list[float]:
+    rng = random.Random(7)
+    rules = TracingConfig()
+    found = []
+    for _ in range(samples):
+        day = MONTH_START + timedelta(days=rng.randrange(1, DAYS - 1))
+        query = TraceQuery("BENCH", PersonRef("cccd", person_id(rng.randrange(PEOPLE))), day, day + timedelta(days=1),
+                           15)
+        started = time.perf_counter()
+        result = trace(engine, KEYS, rules, query, actor="bench")
+        found.append((time.perf_counter() - started) * 1000)
+        assert result["case"] == "BENCH"
+    return found
+
+
+def explain(engine: Engine) -> str:
+    person = KEYS.pseudonym("cccd", person_id(12345))
+    day = MONTH_START + timedelta(days=15)
+    with engine.connect() as connection:
+        venues = [r[0] for r in connection.execute(text(
+            "SELECT DISTINCT venue_id FROM events WHERE person = :p"), {"p": person})] or ["v0001"]
+        sql = ("EXPLAIN (ANALYZE, BUFFERS) SELECT person, ts, direction, venue_id, vehicle, device_id, route, identity "
+               "FROM events WHERE result = 'pass' AND ts >= :lo AND ts <= :hi AND person IN ("
+               "SELECT DISTINCT person FROM events WHERE result = 'pass' AND ts >= :lo AND ts <= :hi "
+               "AND venue_id = ANY(:venues) AND vehicle IS NULL)")
+        rows = connection.execute(text(sql), {"lo": day - timedelta(days=1), "hi": day + timedelta(days=2),
+                                              "venues": venues[:2]})
+        return "\n".join(r[0] for r in rows)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"p50_ms": statistics.median(ordered), "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+            "max_ms": ordered[-1]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pg-events", type=int, default=10_000_000)
+    parser.add_argument("--sqlite-events", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args()
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp, PostgresServer() as server:
+        for name, url, count in (("sqlite", f"sqlite:///{Path(tmp) / 'month.db'}", args.sqlite_events),
+                                 ("postgresql", server.new_database(), args.pg_events)):
+            engine = open_database(url)
+            migrate(engine)
+            seconds = load(engine, count)
+            print(f"{name}: {count:,} events loaded in {seconds:.0f} s", flush=True)
+            times = latencies(engine, args.samples, count)
+            result[name] = {"events": count, "load_s": seconds, **summary(times)}
+            print(f"{name}: trace p50 {result[name]['p50_ms']:.1f} ms, p99 {result[name]['p99_ms']:.1f} ms", flush=True)
+            if name == "postgresql":
+                result["explain"] = explain(engine)
+                print(result["explain"])
+            engine.dispose()
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
