@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 from sqlalchemy import text
 
-from tests.support.central import Record, at, cccd, contract_event, events_topic, publish, publish_events
+from tests.support.central import Record, at, cccd, contract_event, events_topic, publish, publish_events, stream
 
 LAN = cccd("046303001234", "Nguyễn Thị Lan", "2003-05-14", "F")  # the traced person
 BINH = cccd("001090001111", "Trần Văn Bình", "1990-02-01", "M")
@@ -250,3 +250,23 @@ def test_purge_drops_what_is_older_than_the_retention(filled):
     assert "older than 1 days" in filled.ok("purge")
     assert filled.stored() == 0
     assert {d["device_id"] for d in filled.json("fleet")["devices"]} == {"door-01", "door-02", "bus-01"}
+
+
+def test_two_collectors_in_a_shared_group_split_the_stream_and_store_it_once(tmp_path, broker):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = Record(tmp_path / "one", url, broker.url, mqtt='shared_group = "ravao"\n')
+    second = Record(tmp_path / "two", url, broker.url, mqtt='shared_group = "ravao"\n', key_file=first.key_file)
+    first.ok("init")
+    events = stream(devices=4, per_device=250)
+    try:
+        first.start_collector()
+        second.start_collector()
+        assert publish_events(broker.port, events) == len(events)
+        assert first.wait_stored(len(events), timeout=60), first.log() + second.log()
+        assert first.stop_collector() == 0 and second.stop_collector() == 0
+    finally:
+        first.close()
+        second.close()
+    assert len(first.event_ids()) == len(set(first.event_ids())) == len(events)
+    shares = [int(r.log().rsplit("stopped: ", 1)[1].split(" events")[0]) for r in (first, second)]
+    assert sum(shares) == len(events) and min(shares) > 0, shares

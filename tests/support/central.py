@@ -98,15 +98,18 @@ def publish_events(port: int, events: Iterable[dict[str, Any]], **kwargs: Any) -
 class Record:
     """A central config, its database and key file, and the command line over them."""
 
-    def __init__(self, folder: Path, database_url: str, broker_url: str, *, extra: str = "") -> None:
+    def __init__(self, folder: Path, database_url: str, broker_url: str, *, extra: str = "", mqtt: str = "",
+                 key_file: Path | None = None) -> None:
+        """`mqtt`: more lines for ``[mqtt]``; `extra`: more sections; `key_file`: another record's, to share it."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.database_url = database_url
-        self.key_file = self.folder / "record.key"
+        self.key_file = key_file or self.folder / "record.key"
         self.config = self.folder / "central.toml"
         self.config.write_text(
             f'[database]\nurl = "{database_url}"\n\n[mqtt]\nurl = "{broker_url}"\n'
-            f'client_id = "central-{uuid.uuid4().hex[:8]}"\n\n[privacy]\nkey_file = "{self.key_file}"\n\n' + extra)
+            f'client_id = "central-{uuid.uuid4().hex[:8]}"\n{mqtt}\n[privacy]\nkey_file = "{self.key_file}"\n\n'
+            + extra)
         self.collector: subprocess.Popen[str] | None = None
         self.collector_log = self.folder / "collector.log"
 
