@@ -149,14 +149,23 @@ def main() -> int:
     parser.add_argument("--pg-events", type=int, default=10_000_000)
     parser.add_argument("--sqlite-events", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--keep", metavar="DIR", type=Path, default=None,
+                        help="keep the loaded records in DIR and reuse them on the next run (skips loading)")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
     args = parser.parse_args()
     result: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp, PostgresServer() as server:
-        for name, url, count in (("sqlite", f"sqlite:///{Path(tmp) / 'month.db'}", args.sqlite_events),
-                                 ("postgresql", server.new_database(), args.pg_events)):
+    with tempfile.TemporaryDirectory() as tmp, PostgresServer(args.keep and args.keep / "pg") as server:
+        folder = args.keep or Path(tmp)
+        for name, url, count in (("sqlite", f"sqlite:///{folder / f'month-{args.sqlite_events}.db'}",
+                                  args.sqlite_events),
+                                 ("postgresql", server.new_database(f"month_{args.pg_events}"), args.pg_events)):
+            if args.only not in (None, name):
+                continue
             engine = open_database(url)
             migrate(engine)
-            seconds = load(engine, count)
+            with engine.connect() as connection:
+                loaded = connection.exec_driver_sql("SELECT count(*) FROM events").scalar_one()
+            seconds = load(engine, count) if loaded == 0 else 0.0
             print(f"{name}: {count:,} events loaded in {seconds:.0f} s", flush=True)
             times = latencies(engine, args.samples, count)
             result[name] = {"events": count, "load_s": seconds, **summary(times)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
@@ -156,33 +156,53 @@ def fleet(connection: Connection) -> list[LedgerRow]:
 
 def device_records(connection: Connection, places: Iterable[Place], start: datetime,
                    end: datetime) -> list[ledger.DeviceRecord]:
-    """What the ledger knows of every device at `places`: its gaps (with the
-    ``ts`` either side) and its status changes up to `end` — for a trace's coverage."""
+    """What the ledger knows, around [start, end], of every device at `places`:
+    its gaps (with the ``ts`` either side) and its status changes — for a
+    trace's coverage. A device of those venues with no event in the span is
+    included too: a device that was down all along is the largest hole."""
     wanted = set(places)
     venues = sorted({p.venue_id for p in wanted})
     if not venues:
         return []
-    at_places = {(v, d) for v, d, vehicle in connection.execute(
-        select(events.c.venue_id, events.c.device_id, events.c.vehicle)
-        .where(events.c.venue_id.in_(venues)).distinct()) if Place(v, vehicle) in wanted}
+    lo, hi = start - COVERAGE_MARGIN, end + COVERAGE_MARGIN
+    seen = {(v, d, vehicle) for v, d, vehicle in connection.execute(
+        select(events.c.venue_id, events.c.device_id, events.c.vehicle).where(
+            events.c.venue_id.in_(venues), events.c.ts >= lo, events.c.ts <= hi).distinct())}
+    at_places = {(v, d) for v, d, vehicle in seen if Place(v, vehicle) in wanted}
     silent = {(v, d) for v, d in connection.execute(
         select(devices.c.venue_id, devices.c.device_id).where(devices.c.venue_id.in_(venues)))}
-    silent -= {(v, d) for v, d in connection.execute(
-        select(events.c.venue_id, events.c.device_id).where(events.c.venue_id.in_(venues)).distinct())}
-    records = []
-    for venue_id, device_id in sorted(at_places | silent):
-        mine = (events.c.venue_id == venue_id, events.c.device_id == device_id)
-        runs = _seq_runs(connection, *mine).get((venue_id, device_id), [])
-        last_seq = max((last for _, last in runs), default=0)
-        holes = ledger.missing(runs, last_seq)
-        edges = {first - 1 for first, _ in holes} | {last + 1 for _, last in holes}
-        ts_of = {seq: ts for seq, ts in connection.execute(select(events.c.seq, func.min(events.c.ts)).where(
-            *mine, events.c.seq.in_(sorted(edges))).group_by(events.c.seq))} if edges else {}
-        gaps = tuple(ledger.Gap(first, last, as_utc(ts_of.get(first - 1)), as_utc(ts_of.get(last + 1)))
-                     for first, last in holes)
-        records.append(ledger.DeviceRecord(device_id, venue_id, gaps, status_changes(
-            connection, venue_id, device_id, start, end)))
-    return records
+    silent -= {(v, d) for v, d, _ in seen}
+    return [ledger.DeviceRecord(device_id, venue_id, gaps_near(connection, venue_id, device_id, lo, hi),
+                                status_changes(connection, venue_id, device_id, start, end))
+            for venue_id, device_id in sorted(at_places | silent)]
+
+
+COVERAGE_MARGIN = timedelta(hours=24)
+"""How far either side of a trace's window to look for the stored events around a gap."""
+
+
+def gaps_near(connection: Connection, venue_id: str, device_id: str, lo: datetime,
+              hi: datetime) -> tuple[ledger.Gap, ...]:
+    """The device's missing ``seq`` ranges among its events in [lo, hi] and
+    the nearest stored event on either side, each with the ``ts`` of the
+    stored events around it."""
+    mine = (events.c.venue_id == venue_id, events.c.device_id == device_id)
+    stored = {int(seq): as_utc(ts) for seq, ts in connection.execute(
+        select(events.c.seq, events.c.ts).where(*mine, events.c.ts >= lo, events.c.ts <= hi))}
+    edges = [connection.execute(select(events.c.seq, events.c.ts).where(*mine, events.c.ts < lo)
+                                .order_by(events.c.seq.desc()).limit(1)).first(),
+             connection.execute(select(events.c.seq, events.c.ts).where(*mine, events.c.ts > hi)
+                                .order_by(events.c.seq).limit(1)).first()]
+    for edge in edges:
+        if edge is not None:
+            stored.setdefault(int(edge.seq), as_utc(edge.ts))
+    if not stored:
+        return ()
+    runs = ledger.runs_of(stored)
+    if edges[0] is None and runs[0][0] > 1:  # nothing stored before: the record misses 1 … first - 1
+        runs.insert(0, (0, 0))
+    return tuple(ledger.Gap(a_last + 1, b_first - 1, stored.get(a_last), stored[b_first])
+                 for (_, a_last), (b_first, _) in zip(runs, runs[1:], strict=False))
 
 
 def status_changes(connection: Connection, venue_id: str, device_id: str, start: datetime,
@@ -203,22 +223,18 @@ def status_changes(connection: Connection, venue_id: str, device_id: str, start:
 # ---------------------------------------------------------------- people
 
 
-@dataclass(frozen=True, slots=True)
-class PersonEvents:
-    """One person's ``pass`` events in a span, and one of their sealed identities."""
-
-    sightings: list[Sighting]
-    identity: bytes
+IN_CHUNK = 5000
+"""People per query when asking for many by pseudonym (SQLite allows 32,766 parameters)."""
 
 
 def pass_events(connection: Connection, start: datetime, end: datetime, *, person: bytes | None = None,
-                places: Iterable[Place] = ()) -> dict[bytes, PersonEvents]:
+                places: Iterable[Place] = ()) -> dict[bytes, list[Sighting]]:
     """The ``pass`` events in [start, end] of one `person`, or of everyone
     with a ``pass`` event at one of `places` in that span (all their events
     there and elsewhere: a visit's inferred end looks at the next event anywhere)."""
     span = (events.c.result == "pass", events.c.ts >= start, events.c.ts <= end)
     if person is not None:
-        who: Any = events.c.person == person
+        people = [person]
     else:
         wanted = list(places)
         if not wanted:
@@ -226,14 +242,29 @@ def pass_events(connection: Connection, start: datetime, end: datetime, *, perso
         at = or_(*(and_(events.c.venue_id == p.venue_id,
                         events.c.vehicle.is_(None) if p.vehicle is None else events.c.vehicle == p.vehicle)
                    for p in wanted))
-        who = events.c.person.in_(select(events.c.person).where(*span, at).distinct())
-    query = select(events.c.person, events.c.ts, events.c.direction, events.c.venue_id, events.c.vehicle,
-                   events.c.device_id, events.c.route, events.c.identity).where(*span, who)
-    found: dict[bytes, PersonEvents] = {}
-    for row in connection.execute(query):
-        entry = found.setdefault(row.person, PersonEvents([], row.identity))
-        entry.sightings.append(Sighting(row.ts, row.direction, Place(row.venue_id, row.vehicle), row.device_id,
-                                        row.route))
+        people = list(connection.execute(select(events.c.person).where(*span, at).distinct()).scalars())
+    found: dict[bytes, list[Sighting]] = {}
+    columns = (events.c.person, events.c.ts, events.c.direction, events.c.venue_id, events.c.vehicle,
+               events.c.device_id, events.c.route)
+    for n in range(0, len(people), IN_CHUNK):
+        query = select(*columns).where(*span, events.c.person.in_(people[n:n + IN_CHUNK]))
+        for row in connection.execute(query):
+            found.setdefault(row.person, []).append(
+                Sighting(row.ts, row.direction, Place(row.venue_id, row.vehicle), row.device_id, row.route))
+    return found
+
+
+def identities(connection: Connection, people: Iterable[bytes]) -> dict[bytes, bytes]:
+    """One sealed identity (the latest event's) of each of `people` the record holds."""
+    wanted = list(people)
+    found: dict[bytes, bytes] = {}
+    for n in range(0, len(wanted), IN_CHUNK):
+        latest = (select(events.c.person, func.max(events.c.ts).label("ts"))
+                  .where(events.c.person.in_(wanted[n:n + IN_CHUNK])).group_by(events.c.person).subquery())
+        query = select(events.c.person, events.c.identity).join(
+            latest, and_(events.c.person == latest.c.person, events.c.ts == latest.c.ts))
+        for who, sealed in connection.execute(query):
+            found.setdefault(who, sealed)
     return found
 
 

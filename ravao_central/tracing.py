@@ -51,23 +51,21 @@ def trace(engine: Engine, keys: Keyring, rules: TracingConfig, query: TraceQuery
     me = query.person.pseudonym(keys)
     with engine.connect() as connection:
         lo, hi = presence.span_to_load(query.start, query.end, dwell)
-        mine = record.pass_events(connection, lo, hi, person=me).get(me)
-        visits = presence.in_window(presence.visits_of(mine.sightings, dwell), query.start, query.end) if mine else []
+        mine = record.pass_events(connection, lo, hi, person=me).get(me, [])
+        visits = presence.in_window(presence.visits_of(mine, dwell), query.start, query.end)
         found: list[presence.Contact[bytes]] = []
-        identities: dict[bytes, bytes] = {}
         places = {v.place for v in visits}
         if visits:
             first, last = min(v.start for v in visits), max(v.end for v in visits)
             lo, hi = presence.span_to_load(first, last, dwell)
             others = record.pass_events(connection, lo, hi, places=places)
             others.pop(me, None)
-            identities = {person: seen.identity for person, seen in others.items()}
-            found = presence.contacts(visits, {p: presence.visits_of(seen.sightings, dwell)
-                                               for p, seen in others.items()},
+            found = presence.contacts(visits, {p: presence.visits_of(seen, dwell) for p, seen in others.items()},
                                       timedelta(minutes=query.min_overlap_minutes))
+        identities = record.identities(connection, {me} | {c.person for c in found})
         holes = ledger.coverage(record.device_records(connection, places, query.start, query.end),
                                 query.start, query.end)
-    person = keys.open(mine.identity) if mine else _given(query.person)
+    person = keys.open(identities[me]) if me in identities else _given(query.person)
     revealed_people = {c.person for c in found}
     audit.append(engine, keys, actor=actor, action=action, case=query.case,
                  query={"person": str(query.person), "from": rfc3339(query.start), "to": rfc3339(query.end)},
@@ -96,7 +94,7 @@ def venue_presence(engine: Engine, rules: TracingConfig, venue_id: str, start: d
     with engine.connect() as connection:
         places = record.venue_places(connection, venue_id)
         people = record.pass_events(connection, lo, hi, places=places)
-    visits = {person: presence.visits_of(seen.sightings, dwell) for person, seen in people.items()}
+    visits = {person: presence.visits_of(seen, dwell) for person, seen in people.items()}
     points = presence.presence(visits, venue_id, start, end, step)
     return {"venue_id": venue_id, "from": rfc3339(start), "to": rfc3339(end),
             "step_minutes": step / timedelta(minutes=1),

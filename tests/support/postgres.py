@@ -36,10 +36,14 @@ class PostgresServer:
 
     user = "ravao"
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Path | None = None) -> None:
+        """`folder`: a folder to keep the cluster in (and reuse: a benchmark's
+        loaded record); by default a temporary one, removed at the end."""
         self.bin = _bin_dir()
         self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="ravao-pg-"))
+        self.keep = folder is not None
+        self.dir = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="ravao-pg-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.data = self.dir / "data"
         self.log_path = self.dir / "server.log"
         self._databases = 0
@@ -79,11 +83,13 @@ class PostgresServer:
         return self._run(str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
                          "-d", database, "-At", "-c", sql).stdout
 
-    def new_database(self) -> str:
-        """A new empty database; its URL."""
-        self._databases += 1
-        name = f"test_{self._databases}"
-        self.psql(f"CREATE DATABASE {name}")
+    def new_database(self, name: str | None = None) -> str:
+        """A new empty database (or, with `name`, that one, made if missing); its URL."""
+        if name is None:
+            self._databases += 1
+            name = f"test_{self._databases}"
+        if not self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip():
+            self.psql(f"CREATE DATABASE {name}")
         return self.url(name)
 
     def log(self) -> str:
@@ -91,7 +97,9 @@ class PostgresServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def __enter__(self) -> PostgresServer:
-        return self.init().start()
+        if not (self.data / "PG_VERSION").exists():
+            self.init()
+        return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         try:
@@ -100,4 +108,5 @@ class PostgresServer:
             deadline = time.monotonic() + 5
             while (self.data / "postmaster.pid").exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if not self.keep:
+                shutil.rmtree(self.dir, ignore_errors=True)
