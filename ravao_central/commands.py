@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--config", metavar="FILE", default=None,
                        help="the central config (default: $RAVAO_CENTRAL_CONFIG, then /etc/ravao/central.toml)")
-        p.set_defaults(func=func, command_name=name)
+        p.set_defaults(func=_needing_the_extra(func), command_name=name)
         return p
 
     command("init", init, "create or upgrade the database schema, and the key file if missing")
@@ -76,17 +76,33 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 # ---------------------------------------------------------------- plumbing
 
+CENTRAL_LIBRARIES = ("sqlalchemy", "alembic", "psycopg", "openpyxl")
+
+
+def _needing_the_extra(func: Any) -> Any:
+    """`func`, with a missing central library reported as one line that says how to install it."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args))
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in CENTRAL_LIBRARIES:
+                raise
+            raise UserError(f"the central side is not installed ({exc.name} is missing): "
+                            "pip install 'ravao[central]'") from None
+
+    run.__doc__ = func.__doc__
+    return run
+
+
 
 def _config(args: argparse.Namespace) -> CentralConfig:
     return load_central_config(config_path(args.config))
 
 
 def _engine(config: CentralConfig) -> Engine:
-    try:
-        from ravao_central.database import open_database
-    except ImportError as exc:
-        raise UserError(f"the central side is not installed ({exc.name} is missing): "
-                        "pip install 'ravao[central]'") from None
+    from ravao_central.database import open_database
+
     return open_database(config.database.url)
 
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 from tests.support.paths import REPO
+from tests.support.process import run_ravao
 
 UNIT = REPO / "systemd" / "central" / "ravao-central.service"
 
@@ -40,3 +41,18 @@ def test_the_unit_runs_the_collector_and_stops_it_with_sigterm():
 def test_the_pis_installer_does_not_install_it():
     install = (REPO / "firmware" / "install.sh").read_text()
     assert '"$SRC"/systemd/*.service' in install and "central" not in install
+
+
+def test_a_device_without_the_central_extra_runs_ravao_and_is_told_how_to_get_it(tmp_path):
+    """The Pi installs none of the central libraries: `ravao` must not need them."""
+    blocker = tmp_path / "sitecustomize.py"
+    blocker.write_text("import sys\nfor name in ('sqlalchemy', 'alembic', 'psycopg', 'openpyxl'):\n"
+                       "    sys.modules[name] = None\n")
+    env = {"PYTHONPATH": str(tmp_path)}
+    assert run_ravao("--help", env=env).returncode == 0
+    assert run_ravao("decode", "--help", env=env).returncode == 0
+    config = tmp_path / "central.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "c.db"}"\n')
+    done = run_ravao("central", "fleet", "--config", str(config), env=env)
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith("pip install 'ravao[central]'") and len(done.stderr.splitlines()) == 1
