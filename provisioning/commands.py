@@ -345,45 +345,60 @@ def pass_publish_revocations(args: argparse.Namespace) -> int:
 def _register_broker_config(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "broker-config",
-        help="write Mosquitto accounts and ACL for the devices",
+        help="write Mosquitto accounts, ACL and persistence settings for the devices",
         description="Write a Mosquitto password file (ravao.passwd) and ACL file (ravao.acl) for the "
         "devices listed in a CSV file (header: venue_id,device_id,password[,username]; the user name "
-        "defaults to VENUE_ID/DEVICE_ID) and for the owner's account, and print the mosquitto.conf lines "
-        "that use them. Each device may publish only its own events and status and read only its "
-        "venue's revocations; the owner publishes revocations and reads events and status.",
+        "defaults to VENUE_ID/DEVICE_ID), for the owner's account and, with --collector-password, for "
+        "the central collector; write ravao.conf for /etc/mosquitto/conf.d/ (the accounts, and "
+        "persistence and queue settings that keep a stopped collector's messages, each with a comment); "
+        "and print the mosquitto.conf lines that use the two files. Each device may publish only its own "
+        "events and status and read only its venue's revocations; the owner publishes revocations and "
+        "reads events and status; the collector reads every device's events and status and writes nothing. "
+        "Without --collector-password the collector gets no account.",
     )
     p.add_argument("--devices", metavar="FILE", type=Path, required=True, help="CSV file of devices")
     p.add_argument("--owner-user", metavar="U", default="owner", help="the owner's broker user name (default: owner)")
     p.add_argument("--owner-password", metavar="P", required=True, help="the owner's broker password")
     p.add_argument(
-        "--out-dir", metavar="DIR", type=Path, required=True, help="where to write ravao.passwd and ravao.acl"
+        "--out-dir", metavar="DIR", type=Path, required=True,
+        help="where to write ravao.passwd, ravao.acl and ravao.conf",
     )
     p.add_argument(
         "--topic-prefix", metavar="PREFIX", default=DEFAULT_TOPIC_PREFIX, help="MQTT topic prefix (default: ravao)"
     )
-    p.add_argument("--collector-user", metavar="U", default=broker.DEFAULT_COLLECTOR_USER,
-                   help=f"the central collector's user name (default: {broker.DEFAULT_COLLECTOR_USER})")
+    p.add_argument("--collector-user", metavar="U", default=None,
+                   help="the central collector's broker user name (default: "
+                   f"{broker.DEFAULT_COLLECTOR_USER}; needs --collector-password)")
     p.add_argument("--collector-password", metavar="P", default=None,
-                   help="the central collector's password; without it the collector gets no account")
+                   help="the central collector's broker password; without it the collector gets no account")
     p.add_argument("--persistence-location", metavar="DIR", default=None,
-                   help="a persistence_location line for ravao.conf (Debian's mosquitto.conf already has one)")
+                   help="an absolute folder for Mosquitto's store, as a persistence_location line in ravao.conf "
+                   "(default: none, since Debian's mosquitto.conf sets /var/lib/mosquitto/ and a second one "
+                   "is an error)")
     p.set_defaults(func=broker_config)
 
 
 def broker_config(args: argparse.Namespace) -> int:
-    """``ravao broker-config``: write the password and ACL files."""
+    """``ravao broker-config``: write the password, ACL and ravao.conf files."""
+    if args.collector_user is not None and args.collector_password is None:
+        raise UserError("--collector-user needs --collector-password")
     devices = broker.load_devices(args.devices)
-    collector = (args.collector_user, args.collector_password) if args.collector_password is not None else None
+    collector_user = broker.DEFAULT_COLLECTOR_USER if args.collector_user is None else args.collector_user
+    collector = (collector_user, args.collector_password) if args.collector_password is not None else None
+    if args.persistence_location is not None:  # checked before any file is written
+        try:
+            broker.check_persistence_location(args.persistence_location)
+        except ValueError as exc:
+            raise UserError(f"persistence location: {exc}") from None
     passwd, acl = broker.write_broker_config(
         args.out_dir, devices, args.owner_user, args.owner_password, args.topic_prefix, collector
     )
     conf = passwd.parent / broker.CONF_FILE
-    try:
-        write_atomic(conf, broker.mosquitto_conf_file(passwd, acl, args.persistence_location).encode(), 0o644)
-    except OSError as exc:
-        raise UserError(f"cannot write {conf}: {exc.strerror}") from None
+    write_atomic(conf, broker.mosquitto_conf_file(passwd, acl, args.persistence_location).encode(), 0o644)
     accounts = len(devices) + 1 + (collector is not None)
     print(f"wrote {passwd} ({accounts} accounts), {acl} and {conf}")
+    if collector is None:
+        print("# no --collector-password: no account for the central collector")
     print(f"# for mosquitto.conf (the files must be readable by the mosquitto user), or copy {conf.name}")
     print("# to /etc/mosquitto/conf.d/: it also keeps queued messages on disk")
     print(broker.mosquitto_conf(passwd, acl), end="")
