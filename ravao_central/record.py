@@ -190,9 +190,9 @@ def gaps_near(connection: Connection, venue_id: str, device_id: str, lo: datetim
     stored = {int(seq): as_utc(ts) for seq, ts in connection.execute(
         select(events.c.seq, events.c.ts).where(*mine, events.c.ts >= lo, events.c.ts <= hi))}
     edges = [connection.execute(select(events.c.seq, events.c.ts).where(*mine, events.c.ts < lo)
-                                .order_by(events.c.seq.desc()).limit(1)).first(),
+                                .order_by(events.c.ts.desc()).limit(1)).first(),
              connection.execute(select(events.c.seq, events.c.ts).where(*mine, events.c.ts > hi)
-                                .order_by(events.c.seq).limit(1)).first()]
+                                .order_by(events.c.ts).limit(1)).first()]
     for edge in edges:
         if edge is not None:
             stored.setdefault(int(edge.seq), as_utc(edge.ts))
@@ -254,18 +254,23 @@ def pass_events(connection: Connection, start: datetime, end: datetime, *, perso
     return found
 
 
-def identities(connection: Connection, people: Iterable[bytes]) -> dict[bytes, bytes]:
-    """One sealed identity (the latest event's) of each of `people` the record holds."""
+def identities(connection: Connection, people: Iterable[bytes], start: datetime,
+               end: datetime) -> dict[bytes, bytes]:
+    """One sealed identity of each of `people`: their latest event's in
+    [start, end], else their latest event's at all."""
     wanted = list(people)
-    found: dict[bytes, bytes] = {}
+    found: dict[bytes, tuple[datetime, bytes]] = {}
     for n in range(0, len(wanted), IN_CHUNK):
-        latest = (select(events.c.person, func.max(events.c.ts).label("ts"))
-                  .where(events.c.person.in_(wanted[n:n + IN_CHUNK])).group_by(events.c.person).subquery())
-        query = select(events.c.person, events.c.identity).join(
-            latest, and_(events.c.person == latest.c.person, events.c.ts == latest.c.ts))
-        for who, sealed in connection.execute(query):
-            found.setdefault(who, sealed)
-    return found
+        for who, ts, sealed in connection.execute(select(events.c.person, events.c.ts, events.c.identity).where(
+                events.c.person.in_(wanted[n:n + IN_CHUNK]), events.c.ts >= start, events.c.ts <= end)):
+            if who not in found or found[who][0] < ts:
+                found[who] = (ts, sealed)
+    for who in set(wanted) - set(found):
+        latest = connection.execute(select(events.c.ts, events.c.identity).where(events.c.person == who)
+                                    .order_by(events.c.ts.desc()).limit(1)).first()
+        if latest is not None:
+            found[who] = (latest.ts, latest.identity)
+    return {who: sealed for who, (_, sealed) in found.items()}
 
 
 def venue_places(connection: Connection, venue_id: str) -> list[Place]:

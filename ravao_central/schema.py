@@ -86,6 +86,7 @@ events = Table(
     Index("events_person_ts", "person", "ts"),
     Index("events_place_ts", "venue_id", "ts"),
     Index("events_device_seq", "venue_id", "device_id", "seq"),
+    Index("events_device_ts", "venue_id", "device_id", "ts"),
     postgresql_partition_by="RANGE (ts)",
 )
 

@@ -62,7 +62,8 @@ def trace(engine: Engine, keys: Keyring, rules: TracingConfig, query: TraceQuery
             others.pop(me, None)
             found = presence.contacts(visits, {p: presence.visits_of(seen, dwell) for p, seen in others.items()},
                                       timedelta(minutes=query.min_overlap_minutes))
-        identities = record.identities(connection, {me} | {c.person for c in found})
+        identities = record.identities(connection, {me} | {c.person for c in found}, *presence.span_to_load(
+            query.start, query.end, dwell))
         holes = ledger.coverage(record.device_records(connection, places, query.start, query.end),
                                 query.start, query.end)
     person = keys.open(identities[me]) if me in identities else _given(query.person)
