@@ -54,12 +54,17 @@ class PostgresServer:
             self._as = ["runuser", "-u", "postgres", "--"]
 
     def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self._as, *args], capture_output=True, text=True, timeout=timeout, check=True)
+        # Run from the server's own folder: as `postgres`, the caller's folder
+        # (a checkout under /root) may not even be readable, and initdb stops there.
+        done = subprocess.run([*self._as, *args], capture_output=True, text=True, timeout=timeout, cwd=self.dir)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name} exited {done.returncode}: {done.stderr.strip()[-1500:]}")
+        return done
 
     def init(self) -> PostgresServer:
         """initdb: a cluster whose superuser is ``ravao``, trusted on loopback only."""
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8",
-                  "--no-instructions")
+                  "--locale=C", "--no-instructions")
         return self
 
     def start(self) -> PostgresServer:
