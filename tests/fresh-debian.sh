@@ -52,6 +52,7 @@ if [ ! -f "$BASE" ]; then
 fi
 
 ROOT=$(mktemp -d /var/tmp/ravao-fresh.XXXXXX)
+chmod 755 "$ROOT"  # mktemp makes it 0700: inside, "/" would shut out every user but root (postgres, for one)
 MOUNTS=()
 cleanup() {
   local i
