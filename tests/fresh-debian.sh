@@ -52,7 +52,6 @@ if [ ! -f "$BASE" ]; then
 fi
 
 ROOT=$(mktemp -d /var/tmp/ravao-fresh.XXXXXX)
-chmod 755 "$ROOT"  # mktemp makes it 0700: inside, "/" would shut out every user but root (postgres, for one)
 MOUNTS=()
 cleanup() {
   local i
@@ -64,6 +63,9 @@ bind() { mkdir -p "$ROOT$1"; mount --bind "$1" "$ROOT$1"; MOUNTS+=("$ROOT$1"); }
 
 say "unpacking the base into $ROOT"
 tar -C "$ROOT" -xzf "$BASE"
+# mktemp made the root (and the cached base's ".") 0700: inside, "/" would shut
+# out every user but root (postgres, for one). A real Debian root is 0755.
+chmod 755 "$ROOT"
 
 # This machine's package sources, apt settings, pip settings and trusted CAs,
 # so that installs inside reach what installs outside reach, the same way.
