@@ -41,9 +41,10 @@ def written(tmp_path, capsys):
     return out
 
 
-class Collector:
-    """A paho client logged in as the collector, recording what it receives;
-    MQTT 5 or 3.1.1, optionally with a persistent session and manual acks."""
+class Collector(Peer):
+    """A paho client logged in as the collector, recording what it receives
+    (as :class:`Peer` does); MQTT 5 or 3.1.1, optionally with a persistent
+    session and manual acks."""
 
     def __init__(self, mosq: Mosquitto, protocol: int, client_id: str = "", *, persistent: bool = False,
                  manual_ack: bool = False) -> None:
@@ -69,16 +70,6 @@ class Collector:
         self.client.loop_start()
         assert connected.wait(WAIT), "no CONNACK"
 
-    def _on_message(self, client, userdata, message) -> None:
-        with self._lock:
-            self.received.append((message.topic, message.payload))
-            self._lock.notify_all()
-
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
-        with self._lock:
-            self.granted.extend(rc.value for rc in reason_codes)
-            self._lock.notify_all()
-
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._lock:
             self.acks.append(reason_code.value)
@@ -101,10 +92,6 @@ class Collector:
             done = self._lock.wait_for(predicate, timeout)
         assert done or not what, what
         return done
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def test_ravao_conf_is_written_and_says_what_each_setting_protects(written):
