@@ -175,6 +175,8 @@ def main() -> int:
                 print(result["explain"])
             engine.dispose()
     RESULTS.parent.mkdir(exist_ok=True)
+    if args.only and RESULTS.exists():  # keep the other database's last numbers
+        result = {**json.loads(RESULTS.read_text()), **result}
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
