@@ -142,7 +142,7 @@ class Collector:
                 if not is_outage(exc):
                     items = self._store_each(items)
                     break
-                if giving_up_on_stop or self.stopping.is_set() and attempt > 3:
+                if giving_up_on_stop or (self.stopping.is_set() and attempt > 3):
                     log.warning("database unreachable while stopping (%s): %d messages left unacknowledged; "
                                 "the broker sends them again", one_line(exc), len(batch))
                     return

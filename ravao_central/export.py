@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +81,3 @@ def write_export(trace: dict[str, Any], path: str | Path) -> Path:
         raise UserError(f"--out {str(p)!r}: cannot write: {exc.strerror}") from None
     return p
 
-
-def read_csv_rows(data: bytes) -> Iterable[dict[str, str]]:
-    """The rows of an export's CSV (for checking one)."""
-    return csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))

@@ -9,6 +9,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -28,6 +29,24 @@ def assert_complete(record: Record, events: list[dict]) -> None:
     for row in record.json("fleet")["devices"]:
         assert row["missing"] == [], row
         assert row["events"] == row["last_seq"]
+
+
+def collect_what_was_sent_while_away(record: Record, broker: Broker, events: list[dict],
+                                     meanwhile: Callable[[], None] = lambda: None) -> None:
+    """The collector makes its session and stops; `events` are published;
+    `meanwhile` runs; the collector starts again and must store them all, once."""
+    record.ok("init")
+    record.start_collector()
+    assert record.stop_collector() == 0
+    try:
+        assert publish_events(broker.port, events, client_id="devices") == len(events)
+        meanwhile()
+        record.start_collector()
+        assert record.wait_stored(len(events), timeout=120), record.log()[-3000:]
+        assert record.stop_collector() == 0
+    finally:
+        record.close()
+    assert_complete(record, events)
 
 
 class Publisher(threading.Thread):
@@ -79,18 +98,7 @@ def test_ten_thousand_events_published_while_the_collector_is_down_are_all_store
     url = (f"sqlite:///{tmp_path / 'central.db'}" if database == "sqlite"
            else request.getfixturevalue("postgres_server").new_database())
     with Broker(tmp_path / "broker", extra_conf=KEEPING) as broker:
-        record = Record(tmp_path / "central", url, broker.url)
-        record.ok("init")
-        record.start_collector()
-        assert record.stop_collector() == 0
-        try:
-            assert publish_events(broker.port, events, client_id="devices") == len(events)
-            record.start_collector()
-            assert record.wait_stored(len(events), timeout=120), record.log()[-3000:]
-            assert record.stop_collector() == 0
-        finally:
-            record.close()
-        assert_complete(record, events)
+        collect_what_was_sent_while_away(Record(tmp_path / "central", url, broker.url), broker, events)
 
 
 def test_postgresql_stopped_for_thirty_seconds_mid_stream_loses_nothing(tmp_path):
@@ -129,16 +137,9 @@ def test_a_broker_restarted_with_the_collectors_session_queued_loses_nothing(tmp
     persistence = f"persistence true\npersistence_location {tmp_path}/\nautosave_interval 60\n"
     with Broker(tmp_path / "broker", extra_conf=KEEPING + persistence) as broker:
         record = Record(tmp_path / "central", f"sqlite:///{tmp_path / 'central.db'}", broker.url)
-        record.ok("init")
-        record.start_collector()
-        assert record.stop_collector() == 0
-        try:
-            assert publish_events(broker.port, events, client_id="devices") == len(events)
+
+        def restart_the_broker() -> None:
             broker.stop()  # SIGTERM: mosquitto writes its store
             broker.start()
-            record.start_collector()
-            assert record.wait_stored(len(events), timeout=120), record.log()[-3000:]
-            assert record.stop_collector() == 0
-        finally:
-            record.close()
-        assert_complete(record, events)
+
+        collect_what_was_sent_while_away(record, broker, events, meanwhile=restart_the_broker)
