@@ -1,6 +1,7 @@
 """Keeping the record no longer than ``[retention] days``: events older go
-(in PostgreSQL, whole day partitions), with the statuses and rejections of
-that age. The ledger's devices and the audit log stay."""
+(in PostgreSQL, whole past days as partitions, then the older part of the
+cutoff's day), with the statuses and rejections of that age. The ledger's
+devices and the audit log stay."""
 
 from __future__ import annotations
 
@@ -16,14 +17,15 @@ def purge(engine: Engine, days: int, now: datetime | None = None) -> str:
     """Remove what is older than `days`; a short account of what went ("" for nothing)."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
     with engine.begin() as connection:
-        if is_postgresql(connection):
-            # Whole days only: the partition of the cutoff's own day stays until it is all past.
-            gone = f"{drop_partitions_before(connection, cutoff.date())} day partitions"
-            if gone.startswith("0 "):
-                gone = ""
-        else:
-            count = connection.execute(delete(events).where(events.c.ts < cutoff)).rowcount
-            gone = f"{count} events" if count else ""
+        parts = []
+        if is_postgresql(connection):  # whole past days go as partitions, the rest of the cutoff's day row by row
+            dropped = drop_partitions_before(connection, cutoff.date())
+            if dropped:
+                parts.append(f"{dropped} day partitions")
+        count = connection.execute(delete(events).where(events.c.ts < cutoff)).rowcount
+        if count:
+            parts.append(f"{count} events")
+        gone = " and ".join(parts)
         connection.execute(delete(statuses).where(statuses.c.received_at < cutoff))
         connection.execute(delete(rejections).where(rejections.c.received_at < cutoff))
     return gone
