@@ -63,8 +63,9 @@ def is_postgresql(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def migrate(engine: Engine) -> None:
-    """Create the schema or bring it to the newest version (Alembic; idempotent)."""
+def migrate(engine: Engine, to: str = "head") -> None:
+    """Create the schema or bring it to the newest version, or to revision
+    `to` (Alembic; idempotent)."""
     from alembic import command  # only init needs Alembic: the other commands start faster
     from alembic.config import Config as AlembicConfig
 
@@ -75,7 +76,7 @@ def migrate(engine: Engine) -> None:
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, to)
     except SQLAlchemyError as exc:
         raise UserError(f"database: cannot create or upgrade the schema: {one_line(exc)}") from None
     if is_postgresql(engine):

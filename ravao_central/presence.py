@@ -128,6 +128,53 @@ def span_to_load(start: datetime, end: datetime, dwell: timedelta) -> tuple[date
     return start - margin, end + margin
 
 
+@dataclass(frozen=True, slots=True)
+class Hit(Generic[Person]):
+    """A ``pass`` event at a place, as much of it as :func:`to_read` needs."""
+
+    person: Person
+    ts: datetime
+    direction: str  # "in" | "out"
+
+
+def to_read(around: Mapping[Place, Sequence[tuple[datetime, datetime]]],
+            hits: Mapping[Place, Iterable[Hit[Person]]], dwell: timedelta) -> dict[Person, tuple[datetime, datetime]]:
+    """Whose visits could overlap the intervals `around` each place, and the
+    span of each one's events (every place, both ends included) that makes
+    those visits come out exactly: a trace or a presence count reads only
+    these, not everyone's events for days.
+
+    `hits` must hold every ``pass`` event at each place over
+    :func:`span_to_load` of its intervals' first start and last end. A hit
+    could make an overlapping visit if the widest visit it could start or
+    end does: an ``in`` at most to its dwell or to the latest ``out`` at the
+    place within 24 hours, an ``out`` back to its dwell or to the earliest
+    ``in`` within 24 hours. Its visit is decided by its next event (an
+    ``in``) or its previous one (an ``out``) if that is within the dwell,
+    else by the ``in`` or ``out`` at the place that matches it, itself a
+    hit of the same visit whose span is read too. Any other event in a span
+    read makes a visit that stays inside the widest one of its own hit, so
+    overlaps none of the intervals."""
+    spans: dict[Person, tuple[datetime, datetime]] = {}
+    for place, seen in hits.items():
+        intervals = around.get(place, ())
+        by_person: dict[Person, list[Hit[Person]]] = {}
+        for hit in seen:
+            by_person.setdefault(hit.person, []).append(hit)
+        for person, own in by_person.items():
+            for hit in own:
+                if hit.direction == "in":
+                    ends = [h.ts for h in own if h.direction == "out" and hit.ts <= h.ts <= hit.ts + MATCHING_OUT]
+                    widest, read = (hit.ts, max([hit.ts + dwell, *ends])), (hit.ts, hit.ts + dwell)
+                else:
+                    starts = [h.ts for h in own if h.direction == "in" and hit.ts - MATCHING_OUT <= h.ts <= hit.ts]
+                    widest, read = (min([hit.ts - dwell, *starts]), hit.ts), (hit.ts - dwell, hit.ts)
+                if any(widest[0] < b and widest[1] > a for a, b in intervals):
+                    lo, hi = spans.get(person, read)
+                    spans[person] = (min(lo, read[0]), max(hi, read[1]))
+    return spans
+
+
 def merged(visits: Iterable[Visit]) -> dict[Place, list[tuple[datetime, datetime]]]:
     """Each place's visits as disjoint intervals, in time order."""
     by_place: dict[Place, list[tuple[datetime, datetime]]] = {}

@@ -7,7 +7,7 @@ the record's tables is here; the rules that use it are plain Python
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy.sql.dml import Insert
 from ravao_central import ledger
 from ravao_central.database import ensure_partitions, is_postgresql
 from ravao_central.intake import EventRow, Rejection, Sorted, StatusRow
-from ravao_central.presence import Place, Sighting
+from ravao_central.presence import Hit, Place, Sighting
 from ravao_central.schema import as_utc, devices, events, rejections, statuses
 
 # ---------------------------------------------------------------- writing
@@ -85,7 +85,9 @@ def _insert_events(connection: Connection, rows: list[dict[str, Any]]) -> None:
     names = ", ".join(EVENT_COLUMNS)
     if not is_postgresql(connection):
         slots = ", ".join("?" * len(EVENT_COLUMNS))
-        processors = [c.type.bind_processor(connection.dialect) for c in events.columns]  # datetimes as text
+        # datetimes as the text SQLAlchemy binds in queries too, so that equal times compare equal
+        processors = [c.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+                      for c in events.columns]
         values = [tuple(row[name] if convert is None else convert(row[name])
                         for name, convert in zip(EVENT_COLUMNS, processors, strict=True)) for row in rows]
         connection.exec_driver_sql(f"INSERT INTO events ({names}) VALUES ({slots}) ON CONFLICT DO NOTHING", values)
@@ -226,28 +228,43 @@ def status_changes(connection: Connection, venue_id: str, device_id: str, start:
 IN_CHUNK = 5000
 """People per query when asking for many by pseudonym (SQLite allows 32,766 parameters)."""
 
+SPAN_CHUNK = 500
+"""People per query when asking for each one's own span of events."""
 
-def pass_events(connection: Connection, start: datetime, end: datetime, *, person: bytes | None = None,
-                places: Iterable[Place] = ()) -> dict[bytes, list[Sighting]]:
-    """The ``pass`` events in [start, end] of one `person`, or of everyone
-    with a ``pass`` event at one of `places` in that span (all their events
-    there and elsewhere: a visit's inferred end looks at the next event anywhere)."""
-    span = (events.c.result == "pass", events.c.ts >= start, events.c.ts <= end)
-    if person is not None:
-        people = [person]
-    else:
-        wanted = list(places)
-        if not wanted:
-            return {}
-        at = or_(*(and_(events.c.venue_id == p.venue_id,
-                        events.c.vehicle.is_(None) if p.vehicle is None else events.c.vehicle == p.vehicle)
-                   for p in wanted))
-        people = list(connection.execute(select(events.c.person).where(*span, at).distinct()).scalars())
+
+def _at(place: Place) -> Any:
+    return and_(events.c.venue_id == place.venue_id,
+                events.c.vehicle.is_(None) if place.vehicle is None else events.c.vehicle == place.vehicle)
+
+
+def place_hits(connection: Connection, spans: Mapping[Place, tuple[datetime, datetime]]
+               ) -> dict[Place, list[Hit[bytes]]]:
+    """Every ``pass`` event at each place within its span (both ends
+    included): who, when, which way — for :func:`ravao_central.presence.to_read`."""
+    if not spans:
+        return {}
+    query = select(events.c.person, events.c.ts, events.c.direction, events.c.venue_id, events.c.vehicle).where(
+        events.c.result == "pass",
+        or_(*(and_(_at(place), events.c.ts >= lo, events.c.ts <= hi) for place, (lo, hi) in spans.items())))
+    found: dict[Place, list[Hit[bytes]]] = {}
+    for row in connection.execute(query):
+        place = Place(row.venue_id, row.vehicle)
+        if place in spans:
+            found.setdefault(place, []).append(Hit(row.person, row.ts, row.direction))
+    return found
+
+
+def pass_events(connection: Connection, spans: Mapping[bytes, tuple[datetime, datetime]]
+                ) -> dict[bytes, list[Sighting]]:
+    """Each person's ``pass`` events (every place) within their own span, both ends included."""
     found: dict[bytes, list[Sighting]] = {}
     columns = (events.c.person, events.c.ts, events.c.direction, events.c.venue_id, events.c.vehicle,
                events.c.device_id, events.c.route)
-    for n in range(0, len(people), IN_CHUNK):
-        query = select(*columns).where(*span, events.c.person.in_(people[n:n + IN_CHUNK]))
+    people = list(spans.items())
+    for n in range(0, len(people), SPAN_CHUNK):
+        query = select(*columns).where(events.c.result == "pass", or_(*(
+            and_(events.c.person == who, events.c.ts >= lo, events.c.ts <= hi)
+            for who, (lo, hi) in people[n:n + SPAN_CHUNK])))
         for row in connection.execute(query):
             found.setdefault(row.person, []).append(
                 Sighting(row.ts, row.direction, Place(row.venue_id, row.vehicle), row.device_id, row.route))

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ravao_central import audit, ledger, presence, record
 from ravao_central.config import TracingConfig
 from ravao_central.people import PersonRef
-from ravao_central.presence import Visit
+from ravao_central.presence import Place, Sighting, Visit
 from ravao_central.privacy import Keyring
 from ravao_central.times import rfc3339
 
@@ -50,18 +50,13 @@ def trace(engine: Engine, keys: Keyring, rules: TracingConfig, query: TraceQuery
     dwell = timedelta(minutes=rules.default_dwell_minutes)
     me = query.person.pseudonym(keys)
     with engine.connect() as connection:
-        lo, hi = presence.span_to_load(query.start, query.end, dwell)
-        mine = record.pass_events(connection, lo, hi, person=me).get(me, [])
+        mine = record.pass_events(connection, {me: presence.span_to_load(query.start, query.end, dwell)}).get(me, [])
         visits = presence.in_window(presence.visits_of(mine, dwell), query.start, query.end)
-        found: list[presence.Contact[bytes]] = []
         places = {v.place for v in visits}
-        if visits:
-            first, last = min(v.start for v in visits), max(v.end for v in visits)
-            lo, hi = presence.span_to_load(first, last, dwell)
-            others = record.pass_events(connection, lo, hi, places=places)
-            others.pop(me, None)
-            found = presence.contacts(visits, {p: presence.visits_of(seen, dwell) for p, seen in others.items()},
-                                      timedelta(minutes=query.min_overlap_minutes))
+        others = _around(connection, presence.merged(visits), dwell)
+        others.pop(me, None)
+        found = presence.contacts(visits, {p: presence.visits_of(seen, dwell) for p, seen in others.items()},
+                                  timedelta(minutes=query.min_overlap_minutes))
         identities = record.identities(connection, {me} | {c.person for c in found}, *presence.span_to_load(
             query.start, query.end, dwell))
         holes = ledger.coverage(record.device_records(connection, places, query.start, query.end),
@@ -82,6 +77,15 @@ def trace(engine: Engine, keys: Keyring, rules: TracingConfig, query: TraceQuery
     }
 
 
+def _around(connection: Connection, around: dict[Place, list[tuple[datetime, datetime]]],
+            dwell: timedelta) -> dict[bytes, list[Sighting]]:
+    """The events of everyone whose visits could overlap the intervals `around`
+    each place: enough to make exactly those visits (see :func:`presence.to_read`)."""
+    hits = record.place_hits(connection, {place: presence.span_to_load(spans[0][0], spans[-1][1], dwell)
+                                          for place, spans in around.items() if spans})
+    return record.pass_events(connection, presence.to_read(around, hits, dwell))
+
+
 def _given(person: PersonRef) -> dict[str, Any]:
     """The traced person as given, when the record holds nothing of theirs."""
     return {"type": person.kind, "id": person.ident, **({"issuer": person.issuer} if person.issuer else {})}
@@ -91,10 +95,9 @@ def venue_presence(engine: Engine, rules: TracingConfig, venue_id: str, start: d
                    step: timedelta) -> dict[str, Any]:
     """How many people were at the venue (door and buses) at each step: counts, no identities."""
     dwell = timedelta(minutes=rules.default_dwell_minutes)
-    lo, hi = presence.span_to_load(start, end, dwell)
     with engine.connect() as connection:
         places = record.venue_places(connection, venue_id)
-        people = record.pass_events(connection, lo, hi, places=places)
+        people = _around(connection, {place: [(start, end)] for place in places}, dwell)
     visits = {person: presence.visits_of(seen, dwell) for person, seen in people.items()}
     points = presence.presence(visits, venue_id, start, end, step)
     return {"venue_id": venue_id, "from": rfc3339(start), "to": rfc3339(end),

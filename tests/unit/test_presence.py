@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ravao_central.presence import (
+    Hit,
     Place,
     Sighting,
     Visit,
@@ -18,6 +19,7 @@ from ravao_central.presence import (
     merged,
     presence,
     span_to_load,
+    to_read,
     visits_of,
 )
 
@@ -122,6 +124,44 @@ def test_the_span_to_load_is_enough_for_every_visit_touching_it(case):
     low, high = span_to_load(*window, dwell)
     loaded = [s for s in sightings if low <= s.ts <= high]
     assert in_window(visits_of(loaded, dwell), *window) == in_window(visits_of(sightings, dwell), *window)
+
+
+@st.composite
+def people_around_intervals(draw):
+    """Intervals at a door, a dwell, and several people's events at the door
+    and the market, many of them a minute either side of the intervals' ends,
+    a dwell off them, 24 hours off them."""
+    dwell = draw(st.sampled_from([1, 60, 2000]))
+    intervals = sorted(draw(st.lists(st.tuples(st.integers(2000, 5000), st.integers(1, 600)), min_size=1,
+                                     max_size=3)))
+    around = merged([visit(a, a + n) for a, n in intervals])
+    edges = [m + shift + d for a, n in intervals for m in (a, a + n) for shift in (0, dwell, -dwell, 1440, -1440)
+             for d in (-1, 0, 1)]
+    minutes = st.one_of(st.integers(0, 8000), st.sampled_from(edges))
+    people = draw(st.dictionaries(st.sampled_from("bcdefg"), st.lists(
+        st.tuples(minutes, st.sampled_from(["in", "out"]), st.sampled_from([DOOR, MARKET])), max_size=12),
+        max_size=5))
+    return around, timedelta(minutes=dwell), people
+
+
+@settings(max_examples=500, deadline=None)
+@given(people_around_intervals())
+def test_reading_only_the_spans_to_read_makes_every_overlapping_visit_exactly(case):
+    around, dwell, people = case
+    everything = {who: [seen(m, direction, place) for m, direction, place in events]
+                  for who, events in people.items()}
+    windows = {place: span_to_load(intervals[0][0], intervals[-1][1], dwell) for place, intervals in around.items()}
+    hits = {place: [Hit(who, s.ts, s.direction) for who, seen_ in everything.items() for s in seen_
+                    if s.place == place and lo <= s.ts <= hi] for place, (lo, hi) in windows.items()}
+    wanted = to_read(around, hits, dwell)
+
+    def overlapping(visits: list[Visit]) -> list[Visit]:
+        return [v for v in visits if any(v.start < b and v.end > a for a, b in around.get(v.place, []))]
+
+    for who, seen_ in everything.items():
+        lo, hi = wanted.get(who, (T0, T0 - timedelta(minutes=1)))
+        read = [s for s in seen_ if lo <= s.ts <= hi]
+        assert overlapping(visits_of(read, dwell)) == overlapping(visits_of(seen_, dwell)), who
 
 
 def visit(start: float, end: float, place: Place = DOOR) -> Visit:
