@@ -24,6 +24,7 @@ Rules the contract leaves open, as decided here:
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -147,9 +148,11 @@ def to_read(around: Mapping[Place, Sequence[tuple[datetime, datetime]]],
     `hits` must hold every ``pass`` event at each place over
     :func:`span_to_load` of its intervals' first start and last end. A hit
     could make an overlapping visit if the widest visit it could start or
-    end does: an ``in`` at most to its dwell or to the latest ``out`` at the
-    place within 24 hours, an ``out`` back to its dwell or to the earliest
-    ``in`` within 24 hours. Its visit is decided by its next event (an
+    end does: an ``in`` at most to its dwell or to an ``out`` among the
+    place's next hits (within 24 hours), an ``out`` back to its dwell or to
+    an ``in`` among the place's previous hits (the same). (A matching event
+    is the next or previous of all; at the same instant an ``out`` comes
+    before an ``in``.) Its visit is decided by its next event (an
     ``in``) or its previous one (an ``out``) if that is within the dwell,
     else by the ``in`` or ``out`` at the place that matches it, itself a
     hit of the same visit whose span is read too. Any other event in a span
@@ -161,17 +164,23 @@ def to_read(around: Mapping[Place, Sequence[tuple[datetime, datetime]]],
         by_person: dict[Person, list[Hit[Person]]] = {}
         for hit in seen:
             by_person.setdefault(hit.person, []).append(hit)
-        for person, own in by_person.items():
+        for own in by_person.values():
+            own.sort(key=lambda h: h.ts)
+            times = [h.ts for h in own]
             for hit in own:
-                if hit.direction == "in":
-                    ends = [h.ts for h in own if h.direction == "out" and hit.ts <= h.ts <= hit.ts + MATCHING_OUT]
+                if hit.direction == "in":  # a matching out is the next event: at the first time after
+                    at = bisect_right(times, hit.ts)
+                    ends = [t for t in times[at:at + 1] if t - hit.ts <= MATCHING_OUT and any(
+                        h.direction == "out" for h in own[at:bisect_right(times, t)])]
                     widest, read = (hit.ts, max([hit.ts + dwell, *ends])), (hit.ts, hit.ts + dwell)
-                else:
-                    starts = [h.ts for h in own if h.direction == "in" and hit.ts - MATCHING_OUT <= h.ts <= hit.ts]
+                else:  # a matching in is the previous event: at the last time before
+                    at = bisect_left(times, hit.ts)
+                    starts = [t for t in times[at - 1:at] if at and hit.ts - t <= MATCHING_OUT and any(
+                        h.direction == "in" for h in own[bisect_left(times, t):at])]
                     widest, read = (min([hit.ts - dwell, *starts]), hit.ts), (hit.ts - dwell, hit.ts)
                 if any(widest[0] < b and widest[1] > a for a, b in intervals):
-                    lo, hi = spans.get(person, read)
-                    spans[person] = (min(lo, read[0]), max(hi, read[1]))
+                    lo, hi = spans.get(hit.person, read)
+                    spans[hit.person] = (min(lo, read[0]), max(hi, read[1]))
     return spans
 
 

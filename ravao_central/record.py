@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, LargeBinary, and_, column, func, insert, or_, select, update, values
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
@@ -20,7 +20,7 @@ from ravao_central import ledger
 from ravao_central.database import ensure_partitions, is_postgresql
 from ravao_central.intake import EventRow, Rejection, Sorted, StatusRow
 from ravao_central.presence import Hit, Place, Sighting
-from ravao_central.schema import as_utc, devices, events, rejections, statuses
+from ravao_central.schema import UtcDateTime, as_utc, devices, events, rejections, statuses
 
 # ---------------------------------------------------------------- writing
 
@@ -262,9 +262,12 @@ def pass_events(connection: Connection, spans: Mapping[bytes, tuple[datetime, da
                events.c.device_id, events.c.route)
     people = list(spans.items())
     for n in range(0, len(people), SPAN_CHUNK):
-        query = select(*columns).where(events.c.result == "pass", or_(*(
-            and_(events.c.person == who, events.c.ts >= lo, events.c.ts <= hi)
-            for who, (lo, hi) in people[n:n + SPAN_CHUNK])))
+        # one index range per person, joined: PostgreSQL prunes the day
+        # partitions per person, where an OR of ranges would plan them all
+        wanted = values(column("person", LargeBinary), column("lo", UtcDateTime()), column("hi", UtcDateTime()),
+                        name="wanted").data([(who, lo, hi) for who, (lo, hi) in people[n:n + SPAN_CHUNK]]).cte()
+        query = select(*columns).join(wanted, and_(events.c.person == wanted.c.person, events.c.ts >= wanted.c.lo,
+                                                   events.c.ts <= wanted.c.hi)).where(events.c.result == "pass")
         for row in connection.execute(query):
             found.setdefault(row.person, []).append(
                 Sighting(row.ts, row.direction, Place(row.venue_id, row.vehicle), row.device_id, row.route))
