@@ -6,8 +6,7 @@ out a few times a day at a handful of regular venues, busy venues busier.
 Each sample is a whole `trace` as the command line runs it (the traced
 person's visits, everyone at those places, the contacts, the coverage, the
 audit entry), for a random person over one day. The output ends with
-PostgreSQL's EXPLAIN ANALYZE of the query that reads the people at the
-traced places.
+PostgreSQL's EXPLAIN ANALYZE of the slowest sample's slowest reads.
 
     .venv/bin/python -m bench.trace [--pg-events N] [--sqlite-events N] [--samples S]
 
@@ -28,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event
 
 from ravao_central.config import TracingConfig
 from ravao_central.database import ensure_partitions, migrate, open_database
@@ -52,28 +51,33 @@ def person_id(n: int) -> str:
 
 
 def month(events: int, seed: int = 1) -> Iterator[dict[str, Any]]:
-    """`events` check-ins (pairs of in and out), person by person, day by day."""
+    """`events` check-ins (pairs of in and out), day by day: each person
+    goes to a handful of regular venues, busy venues are busier, and every
+    device numbers its events in time order, as a real one does."""
     rng = random.Random(seed)
-    visits_per_person = events // 2 // PEOPLE
-    weights = [1 / (v + 10) for v in range(VENUES)]  # busy venues are busier
+    weights = [1 / (v + 10) for v in range(VENUES)]
+    regular = [rng.choices(range(VENUES), weights, k=5) for _ in range(PEOPLE)]
+    people = [(KEYS.pseudonym("cccd", person_id(n)), KEYS.seal(
+        {"type": "cccd", "id": person_id(n), "name": f"Người {n}", "dob": "1990-01-01", "sex": "F"}))
+        for n in range(PEOPLE)]
     received = datetime.now(UTC)
     seq: dict[str, int] = {}
-    for n in range(PEOPLE):
-        ident = person_id(n)
-        pseudonym = KEYS.pseudonym("cccd", ident)
-        sealed = KEYS.seal({"type": "cccd", "id": ident, "name": f"Người {n}", "dob": "1990-01-01", "sex": "F"})
-        regular = rng.choices(range(VENUES), weights, k=5)
-        for _ in range(visits_per_person):
-            venue = f"v{rng.choice(regular):04d}"
-            start = MONTH_START + timedelta(days=rng.randrange(DAYS), minutes=rng.randrange(7 * 60, 21 * 60))
-            for direction, when in (("in", start), ("out", start + timedelta(minutes=rng.randrange(10, 120)))):
-                device = f"{venue}-{direction}"
-                seq[device] = seq.get(device, 0) + 1
-                yield {"event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "ts": when,
-                       "received_at": received, "venue_id": venue, "device_id": device, "seq": seq[device],
-                       "clock_synced": True, "direction": direction, "result": "pass", "reason": None,
-                       "credential_type": "cccd", "person": pseudonym, "identity": sealed, "vehicle": None,
-                       "route": None}
+    for day in range(DAYS):
+        today = []
+        for _ in range(events // 2 // DAYS):
+            n = rng.randrange(PEOPLE)
+            venue = f"v{rng.choice(regular[n]):04d}"
+            start = MONTH_START + timedelta(days=day, minutes=rng.randrange(7 * 60, 21 * 60))
+            today += [(start, n, venue, "in"), (start + timedelta(minutes=rng.randrange(10, 120)), n, venue, "out")]
+        today.sort()
+        for when, n, venue, direction in today:
+            device = f"{venue}-{direction}"
+            seq[device] = seq.get(device, 0) + 1
+            yield {"event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "ts": when,
+                   "received_at": received, "venue_id": venue, "device_id": device, "seq": seq[device],
+                   "clock_synced": True, "direction": direction, "result": "pass", "reason": None,
+                   "credential_type": "cccd", "person": people[n][0], "identity": people[n][1], "vehicle": None,
+                   "route": None}
 
 
 def load(engine: Engine, events: int) -> float:
@@ -88,8 +92,10 @@ def load(engine: Engine, events: int) -> float:
                 for row in month(events):
                     copy.write_row([row[c] for c in EVENT_COLUMNS])
             raw.commit()
-            raw.cursor().execute("ANALYZE events")
-            raw.commit()
+            # as autovacuum would in time: the visibility map lets reads use the indexes alone
+            assert raw.driver_connection is not None
+            raw.driver_connection.autocommit = True
+            raw.cursor().execute("VACUUM (ANALYZE) events")
         finally:
             raw.close()
     else:
@@ -108,7 +114,8 @@ def load(engine: Engine, events: int) -> float:
     return time.monotonic() - started
 
 
-def latencies(engine: Engine, samples: int, events: int) -> list[float]:
+def latencies(engine: Engine, samples: int) -> list[tuple[float, TraceQuery]]:
+    """Each sample's time (ms) and what it asked."""
     rng = random.Random(7)
     rules = TracingConfig()
     found = []
@@ -118,24 +125,40 @@ def latencies(engine: Engine, samples: int, events: int) -> list[float]:
                            15)
         started = time.perf_counter()
         result = trace(engine, KEYS, rules, query, actor="bench")
-        found.append((time.perf_counter() - started) * 1000)
+        found.append(((time.perf_counter() - started) * 1000, query))
         assert result["case"] == "BENCH"
     return found
 
 
-def explain(engine: Engine) -> str:
-    person = KEYS.pseudonym("cccd", person_id(12345))
-    day = MONTH_START + timedelta(days=15)
-    with engine.connect() as connection:
-        venues = [r[0] for r in connection.execute(text(
-            "SELECT DISTINCT venue_id FROM events WHERE person = :p"), {"p": person})] or ["v0001"]
-        sql = ("EXPLAIN (ANALYZE, BUFFERS) SELECT person, ts, direction, venue_id, vehicle, device_id, route, identity "
-               "FROM events WHERE result = 'pass' AND ts >= :lo AND ts <= :hi AND person IN ("
-               "SELECT DISTINCT person FROM events WHERE result = 'pass' AND ts >= :lo AND ts <= :hi "
-               "AND venue_id = ANY(:venues) AND vehicle IS NULL)")
-        rows = connection.execute(text(sql), {"lo": day - timedelta(days=1), "hi": day + timedelta(days=2),
-                                              "venues": venues[:2]})
-        return "\n".join(r[0] for r in rows)
+def explain(engine: Engine, query: TraceQuery, statements: int = 3) -> str:
+    """PostgreSQL's EXPLAIN ANALYZE of the slowest reads of one trace, as it ran them."""
+    ran: list[tuple[float, str, Any]] = []
+    clock: list[float] = []
+
+    def before(*_: Any) -> None:
+        clock.append(time.perf_counter())
+
+    def after(_connection: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        ran.append(((time.perf_counter() - clock.pop()) * 1000, statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        trace(engine, KEYS, TracingConfig(), query, actor="bench")
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    reads = sorted((r for r in ran if r[1].lstrip().upper().startswith(("SELECT", "WITH"))), key=lambda r: -r[0])
+    raw = engine.raw_connection()
+    try:
+        out = [f"{len(ran)} statements, {sum(r[0] for r in ran):.1f} ms in the database; the slowest reads:"]
+        for ms, statement, parameters in reads[:statements]:
+            cursor = raw.cursor()
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+            out += [f"--- {ms:.1f} ms: {' '.join(statement.split())[:100]} …", *(row[0] for row in cursor.fetchall())]
+        return "\n".join(out)
+    finally:
+        raw.close()
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -167,11 +190,11 @@ def main() -> int:
                 loaded = connection.exec_driver_sql("SELECT count(*) FROM events").scalar_one()
             seconds = load(engine, count) if loaded == 0 else 0.0
             print(f"{name}: {count:,} events loaded in {seconds:.0f} s", flush=True)
-            times = latencies(engine, args.samples, count)
-            result[name] = {"events": count, "load_s": seconds, **summary(times)}
+            samples = latencies(engine, args.samples)
+            result[name] = {"events": count, "load_s": seconds, **summary([ms for ms, _ in samples])}
             print(f"{name}: trace p50 {result[name]['p50_ms']:.1f} ms, p99 {result[name]['p99_ms']:.1f} ms", flush=True)
             if name == "postgresql":
-                result["explain"] = explain(engine)
+                result["explain"] = explain(engine, max(samples, key=lambda sample: sample[0])[1])
                 print(result["explain"])
             engine.dispose()
     RESULTS.parent.mkdir(exist_ok=True)

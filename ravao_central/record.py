@@ -12,7 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, LargeBinary, and_, column, func, insert, or_, select, update, values
+from sqlalchemy import (
+    Connection,
+    LargeBinary,
+    and_,
+    column,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+    values,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
@@ -187,24 +200,26 @@ def gaps_near(connection: Connection, venue_id: str, device_id: str, lo: datetim
               hi: datetime) -> tuple[ledger.Gap, ...]:
     """The device's missing ``seq`` ranges among its events in [lo, hi] and
     the nearest stored event on either side, each with the ``ts`` of the
-    stored events around it."""
+    stored events around it (found in SQL: only the gaps come back)."""
     mine = (events.c.venue_id == venue_id, events.c.device_id == device_id)
-    stored = {int(seq): as_utc(ts) for seq, ts in connection.execute(
-        select(events.c.seq, events.c.ts).where(*mine, events.c.ts >= lo, events.c.ts <= hi))}
-    edges = [connection.execute(select(events.c.seq, events.c.ts).where(*mine, events.c.ts < lo)
-                                .order_by(events.c.ts.desc()).limit(1)).first(),
-             connection.execute(select(events.c.seq, events.c.ts).where(*mine, events.c.ts > hi)
-                                .order_by(events.c.ts).limit(1)).first()]
-    for edge in edges:
-        if edge is not None:
-            stored.setdefault(int(edge.seq), as_utc(edge.ts))
-    if not stored:
-        return ()
-    runs = ledger.runs_of(stored)
-    if edges[0] is None and runs[0][0] > 1:  # nothing stored before: the record misses 1 … first - 1
-        runs.insert(0, (0, 0))
-    return tuple(ledger.Gap(a_last + 1, b_first - 1, stored.get(a_last), stored[b_first])
-                 for (_, a_last), (b_first, _) in zip(runs, runs[1:], strict=False))
+    near = union_all(
+        select(events.c.seq, events.c.ts, literal(0).label("before")).where(*mine, events.c.ts >= lo,
+                                                                            events.c.ts <= hi),
+        select(select(events.c.seq, events.c.ts, literal(1).label("before")).where(*mine, events.c.ts < lo)
+               .order_by(events.c.ts.desc()).limit(1).subquery()),
+        select(select(events.c.seq, events.c.ts, literal(0).label("before")).where(*mine, events.c.ts > hi)
+               .order_by(events.c.ts).limit(1).subquery()),
+    ).subquery()
+    in_order = (near.c.seq, near.c.ts)
+    steps = select(near.c.seq, near.c.ts, func.lag(near.c.seq).over(order_by=in_order).label("prev_seq"),
+                   func.lag(near.c.ts).over(order_by=in_order).label("prev_ts"),
+                   func.max(near.c.before).over().label("any_before")).subquery()
+    gaps = connection.execute(select(steps).where(or_(
+        steps.c.seq > steps.c.prev_seq + 1,
+        # nothing stored before: the record misses 1 … first - 1
+        and_(steps.c.prev_seq.is_(None), steps.c.any_before == 0, steps.c.seq > 1))).order_by(steps.c.seq))
+    return tuple(ledger.Gap(int(row.prev_seq or 0) + 1, int(row.seq) - 1, as_utc(row.prev_ts), as_utc(row.ts))
+                 for row in gaps)
 
 
 def status_changes(connection: Connection, venue_id: str, device_id: str, start: datetime,

@@ -84,9 +84,11 @@ events = Table(
     # same payload, so the same ts, so the same partition: the key catches it.
     PrimaryKeyConstraint("event_id", "ts", name="events_pkey"),
     Index("events_person_ts", "person", "ts"),
-    Index("events_place_ts", "venue_id", "ts"),
+    # PostgreSQL's carry what a trace reads by place and by device (migration 0004)
+    Index("events_place_ts", "venue_id", "ts",
+          postgresql_include=["person", "direction", "result", "vehicle", "device_id"]),
     Index("events_device_seq", "venue_id", "device_id", "seq"),
-    Index("events_device_ts", "venue_id", "device_id", "ts"),
+    Index("events_device_ts", "venue_id", "device_id", "ts", postgresql_include=["seq"]),
     postgresql_partition_by="RANGE (ts)",
 )
 
