@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     LargeBinary,
     and_,
+    bindparam,
     column,
     func,
     insert,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.expression import ColumnClause, FromClause
 
 from ravao_central import ledger
 from ravao_central.database import ensure_partitions, is_postgresql
@@ -240,11 +242,20 @@ def status_changes(connection: Connection, venue_id: str, device_id: str, start:
 # ---------------------------------------------------------------- people
 
 
-IN_CHUNK = 5000
-"""People per query when asking for many by pseudonym (SQLite allows 32,766 parameters)."""
+CHUNK = 500
+"""People per query when asking for many at once."""
 
-SPAN_CHUNK = 500
-"""People per query when asking for each one's own span of events."""
+
+def _listed(connection: Connection, name: str, columns: Sequence[ColumnClause[Any]],
+            rows: Sequence[tuple[Any, ...]]) -> FromClause:
+    """`rows` as a table to join: in PostgreSQL ``unnest`` of one array per
+    column (one statement, compiled once and cached, whatever the rows), in
+    SQLite a VALUES list."""
+    if is_postgresql(connection):
+        arrays = [bindparam(f"{name}_{c.name}", [row[i] for row in rows], type_=postgresql.ARRAY(c.type))
+                  for i, c in enumerate(columns)]
+        return func.unnest(*arrays).table_valued(*columns).render_derived(name=name)
+    return values(*columns, name=name).data(rows).cte()
 
 
 def _at(place: Place) -> Any:
@@ -256,16 +267,16 @@ def place_hits(connection: Connection, spans: Mapping[Place, tuple[datetime, dat
                ) -> dict[Place, list[Hit[bytes]]]:
     """Every ``pass`` event at each place within its span (both ends
     included): who, when, which way — for :func:`ravao_central.presence.to_read`."""
-    if not spans:
-        return {}
-    query = select(events.c.person, events.c.ts, events.c.direction, events.c.venue_id, events.c.vehicle).where(
-        events.c.result == "pass",
-        or_(*(and_(_at(place), events.c.ts >= lo, events.c.ts <= hi) for place, (lo, hi) in spans.items())))
     found: dict[Place, list[Hit[bytes]]] = {}
-    for row in connection.execute(query):
-        place = Place(row.venue_id, row.vehicle)
-        if place in spans:
-            found.setdefault(place, []).append(Hit(row.person, row.ts, row.direction))
+    places = list(spans)
+    if not places:
+        return found
+    # one branch per place: each an index range (PostgreSQL: the index alone)
+    query = union_all(*(select(literal(n).label("place"), events.c.person, events.c.ts, events.c.direction).where(
+        _at(place), events.c.ts >= spans[place][0], events.c.ts <= spans[place][1], events.c.result == "pass")
+        for n, place in enumerate(places)))
+    for n, person, ts, direction in connection.execute(query):
+        found.setdefault(places[n], []).append(Hit(person, ts, direction))
     return found
 
 
@@ -275,12 +286,12 @@ def pass_events(connection: Connection, spans: Mapping[bytes, tuple[datetime, da
     found: dict[bytes, list[Sighting]] = {}
     columns = (events.c.person, events.c.ts, events.c.direction, events.c.venue_id, events.c.vehicle,
                events.c.device_id, events.c.route)
-    people = list(spans.items())
-    for n in range(0, len(people), SPAN_CHUNK):
+    people = [(who, lo, hi) for who, (lo, hi) in spans.items()]
+    for n in range(0, len(people), CHUNK):
         # one index range per person, joined: PostgreSQL prunes the day
         # partitions per person, where an OR of ranges would plan them all
-        wanted = values(column("person", LargeBinary), column("lo", UtcDateTime()), column("hi", UtcDateTime()),
-                        name="wanted").data([(who, lo, hi) for who, (lo, hi) in people[n:n + SPAN_CHUNK]]).cte()
+        wanted = _listed(connection, "wanted", [column("person", LargeBinary), column("lo", UtcDateTime()),
+                                                column("hi", UtcDateTime())], people[n:n + CHUNK])
         query = select(*columns).join(wanted, and_(events.c.person == wanted.c.person, events.c.ts >= wanted.c.lo,
                                                    events.c.ts <= wanted.c.hi)).where(events.c.result == "pass")
         for row in connection.execute(query):
@@ -293,19 +304,18 @@ def identities(connection: Connection, people: Iterable[bytes], start: datetime,
                end: datetime) -> dict[bytes, bytes]:
     """One sealed identity of each of `people`: their latest event's in
     [start, end], else their latest event's at all."""
-    wanted = list(people)
-    found: dict[bytes, tuple[datetime, bytes]] = {}
-    for n in range(0, len(wanted), IN_CHUNK):
-        for who, ts, sealed in connection.execute(select(events.c.person, events.c.ts, events.c.identity).where(
-                events.c.person.in_(wanted[n:n + IN_CHUNK]), events.c.ts >= start, events.c.ts <= end)):
-            if who not in found or found[who][0] < ts:
-                found[who] = (ts, sealed)
-    for who in set(wanted) - set(found):
-        latest = connection.execute(select(events.c.ts, events.c.identity).where(events.c.person == who)
-                                    .order_by(events.c.ts.desc()).limit(1)).first()
-        if latest is not None:
-            found[who] = (latest.ts, latest.identity)
-    return {who: sealed for who, (_, sealed) in found.items()}
+    wanted = [(who,) for who in people]
+    found: dict[bytes, bytes] = {}
+    for bounds in ((start, end), None):
+        for n in range(0, len(wanted), CHUNK):
+            listed = _listed(connection, "wanted", [column("person", LargeBinary)], wanted[n:n + CHUNK])
+            latest = select(events.c.identity).where(
+                events.c.person == listed.c.person, *(() if bounds is None else (
+                    events.c.ts >= bounds[0], events.c.ts <= bounds[1]))).order_by(events.c.ts.desc()).limit(1)
+            found.update((who, sealed) for who, sealed in connection.execute(
+                select(listed.c.person, latest.scalar_subquery())) if sealed is not None)
+        wanted = [(who,) for (who,) in wanted if who not in found]
+    return found
 
 
 def venue_places(connection: Connection, venue_id: str) -> list[Place]:
