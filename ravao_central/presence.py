@@ -161,23 +161,33 @@ def to_read(around: Mapping[Place, Sequence[tuple[datetime, datetime]]],
     spans: dict[Person, tuple[datetime, datetime]] = {}
     for place, seen in hits.items():
         intervals = around.get(place, ())
+        if not intervals:
+            continue
+        first_start, last_end = min(a for a, _ in intervals), max(b for _, b in intervals)
         by_person: dict[Person, list[Hit[Person]]] = {}
         for hit in seen:
             by_person.setdefault(hit.person, []).append(hit)
         for own in by_person.values():
             own.sort(key=lambda h: h.ts)
             times = [h.ts for h in own]
-            for hit in own:
+            for i, hit in enumerate(own):
+                t = hit.ts
                 if hit.direction == "in":  # a matching out is the next event: at the first time after
-                    at = bisect_right(times, hit.ts)
-                    ends = [t for t in times[at:at + 1] if t - hit.ts <= MATCHING_OUT and any(
-                        h.direction == "out" for h in own[at:bisect_right(times, t)])]
-                    widest, read = (hit.ts, max([hit.ts + dwell, *ends])), (hit.ts, hit.ts + dwell)
+                    if t >= last_end:
+                        continue  # its visit starts after every interval
+                    end, at = t + dwell, bisect_right(times, t, i)
+                    if at < len(times) and end < times[at] <= t + MATCHING_OUT and any(
+                            h.direction == "out" for h in own[at:bisect_right(times, times[at], at)]):
+                        end = times[at]
+                    widest, read = (t, end), (t, t + dwell)
                 else:  # a matching in is the previous event: at the last time before
-                    at = bisect_left(times, hit.ts)
-                    starts = [t for t in times[at - 1:at] if at and hit.ts - t <= MATCHING_OUT and any(
-                        h.direction == "in" for h in own[bisect_left(times, t):at])]
-                    widest, read = (min([hit.ts - dwell, *starts]), hit.ts), (hit.ts - dwell, hit.ts)
+                    if t <= first_start:
+                        continue  # its visit ends before every interval
+                    start, at = t - dwell, bisect_left(times, t, 0, i + 1)
+                    if at and t - MATCHING_OUT <= times[at - 1] < start and any(
+                            h.direction == "in" for h in own[bisect_left(times, times[at - 1], 0, at):at]):
+                        start = times[at - 1]
+                    widest, read = (start, t), (t - dwell, t)
                 if any(widest[0] < b and widest[1] > a for a, b in intervals):
                     lo, hi = spans.get(hit.person, read)
                     spans[hit.person] = (min(lo, read[0]), max(hi, read[1]))

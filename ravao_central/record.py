@@ -7,7 +7,7 @@ the record's tables is here; the rules that use it are plain Python
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     column,
+    exists,
     func,
     insert,
     literal,
@@ -205,21 +206,20 @@ def gaps_near(connection: Connection, venue_id: str, device_id: str, lo: datetim
     stored events around it (found in SQL: only the gaps come back)."""
     mine = (events.c.venue_id == venue_id, events.c.device_id == device_id)
     near = union_all(
-        select(events.c.seq, events.c.ts, literal(0).label("before")).where(*mine, events.c.ts >= lo,
-                                                                            events.c.ts <= hi),
-        select(select(events.c.seq, events.c.ts, literal(1).label("before")).where(*mine, events.c.ts < lo)
-               .order_by(events.c.ts.desc()).limit(1).subquery()),
-        select(select(events.c.seq, events.c.ts, literal(0).label("before")).where(*mine, events.c.ts > hi)
-               .order_by(events.c.ts).limit(1).subquery()),
+        select(events.c.seq, events.c.ts).where(*mine, events.c.ts >= lo, events.c.ts <= hi),
+        select(select(events.c.seq, events.c.ts).where(*mine, events.c.ts < lo).order_by(events.c.ts.desc())
+               .limit(1).subquery()),
+        select(select(events.c.seq, events.c.ts).where(*mine, events.c.ts > hi).order_by(events.c.ts)
+               .limit(1).subquery()),
     ).subquery()
     in_order = (near.c.seq, near.c.ts)
     steps = select(near.c.seq, near.c.ts, func.lag(near.c.seq).over(order_by=in_order).label("prev_seq"),
-                   func.lag(near.c.ts).over(order_by=in_order).label("prev_ts"),
-                   func.max(near.c.before).over().label("any_before")).subquery()
+                   func.lag(near.c.ts).over(order_by=in_order).label("prev_ts")).subquery()
     gaps = connection.execute(select(steps).where(or_(
         steps.c.seq > steps.c.prev_seq + 1,
         # nothing stored before: the record misses 1 … first - 1
-        and_(steps.c.prev_seq.is_(None), steps.c.any_before == 0, steps.c.seq > 1))).order_by(steps.c.seq))
+        and_(steps.c.prev_seq.is_(None), steps.c.seq > 1, ~exists().where(*mine, events.c.ts < lo)))
+    ).order_by(steps.c.seq))
     return tuple(ledger.Gap(int(row.prev_seq or 0) + 1, int(row.seq) - 1, as_utc(row.prev_ts), as_utc(row.ts))
                  for row in gaps)
 
@@ -243,7 +243,15 @@ def status_changes(connection: Connection, venue_id: str, device_id: str, start:
 
 
 CHUNK = 500
-"""People per query when asking for many at once."""
+"""People per query when asking for many at once (a VALUES list of SQLite)."""
+
+ARRAY_CHUNK = 20_000
+"""The same in PostgreSQL, where they go as arrays."""
+
+
+def _chunks(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> Iterator[Sequence[tuple[Any, ...]]]:
+    size = ARRAY_CHUNK if is_postgresql(connection) else CHUNK
+    return (rows[n:n + size] for n in range(0, len(rows), size))
 
 
 def _listed(connection: Connection, name: str, columns: Sequence[ColumnClause[Any]],
@@ -287,11 +295,11 @@ def pass_events(connection: Connection, spans: Mapping[bytes, tuple[datetime, da
     columns = (events.c.person, events.c.ts, events.c.direction, events.c.venue_id, events.c.vehicle,
                events.c.device_id, events.c.route)
     people = [(who, lo, hi) for who, (lo, hi) in spans.items()]
-    for n in range(0, len(people), CHUNK):
+    for chunk in _chunks(connection, people):
         # one index range per person, joined: PostgreSQL prunes the day
         # partitions per person, where an OR of ranges would plan them all
         wanted = _listed(connection, "wanted", [column("person", LargeBinary), column("lo", UtcDateTime()),
-                                                column("hi", UtcDateTime())], people[n:n + CHUNK])
+                                                column("hi", UtcDateTime())], chunk)
         query = select(*columns).join(wanted, and_(events.c.person == wanted.c.person, events.c.ts >= wanted.c.lo,
                                                    events.c.ts <= wanted.c.hi)).where(events.c.result == "pass")
         for row in connection.execute(query):
@@ -307,8 +315,8 @@ def identities(connection: Connection, people: Iterable[bytes], start: datetime,
     wanted = [(who,) for who in people]
     found: dict[bytes, bytes] = {}
     for bounds in ((start, end), None):
-        for n in range(0, len(wanted), CHUNK):
-            listed = _listed(connection, "wanted", [column("person", LargeBinary)], wanted[n:n + CHUNK])
+        for chunk in _chunks(connection, wanted):
+            listed = _listed(connection, "wanted", [column("person", LargeBinary)], chunk)
             latest = select(events.c.identity).where(
                 events.c.person == listed.c.person, *(() if bounds is None else (
                     events.c.ts >= bounds[0], events.c.ts <= bounds[1]))).order_by(events.c.ts.desc()).limit(1)

@@ -6,6 +6,7 @@ contract's JSON. The command line and the console both answer through here;
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,16 +52,19 @@ def trace(engine: Engine, keys: Keyring, rules: TracingConfig, query: TraceQuery
     me = query.person.pseudonym(keys)
     with engine.connect() as connection:
         mine = record.pass_events(connection, {me: presence.span_to_load(query.start, query.end, dwell)}).get(me, [])
-        visits = presence.in_window(presence.visits_of(mine, dwell), query.start, query.end)
-        places = {v.place for v in visits}
-        others = _around(connection, presence.merged(visits), dwell)
-        others.pop(me, None)
-        found = presence.contacts(visits, {p: presence.visits_of(seen, dwell) for p, seen in others.items()},
-                                  timedelta(minutes=query.min_overlap_minutes))
-        identities = record.identities(connection, {me} | {c.person for c in found}, *presence.span_to_load(
-            query.start, query.end, dwell))
-        holes = ledger.coverage(record.device_records(connection, places, query.start, query.end),
-                                query.start, query.end)
+    visits = presence.in_window(presence.visits_of(mine, dwell), query.start, query.end)
+    places = {v.place for v in visits}
+    # the coverage needs only the places: it is read on a connection of its own meanwhile
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        coverage = beside.submit(_coverage, engine, places, query.start, query.end)
+        with engine.connect() as connection:
+            others = _around(connection, presence.merged(visits), dwell)
+            others.pop(me, None)
+            found = presence.contacts(visits, {p: presence.visits_of(seen, dwell) for p, seen in others.items()},
+                                      timedelta(minutes=query.min_overlap_minutes))
+            identities = record.identities(connection, {me} | {c.person for c in found}, *presence.span_to_load(
+                query.start, query.end, dwell))
+        holes = coverage.result()
     person = keys.open(identities[me]) if me in identities else _given(query.person)
     revealed_people = {c.person for c in found}
     audit.append(engine, keys, actor=actor, action=action, case=query.case,
@@ -75,6 +79,11 @@ def trace(engine: Engine, keys: Keyring, rules: TracingConfig, query: TraceQuery
                       "first": rfc3339(c.first), "last": rfc3339(c.last)} for c in found],
         "coverage": [_holes_json(h) for h in holes],
     }
+
+
+def _coverage(engine: Engine, places: set[Place], start: datetime, end: datetime) -> list[ledger.Holes]:
+    with engine.connect() as connection:
+        return ledger.coverage(record.device_records(connection, places, start, end), start, end)
 
 
 def _around(connection: Connection, around: dict[Place, list[tuple[datetime, datetime]]],

@@ -130,7 +130,8 @@ def test_the_span_to_load_is_enough_for_every_visit_touching_it(case):
 def people_around_intervals(draw):
     """Intervals at a door, a dwell, and several people's events at the door
     and the market, many of them a minute either side of the intervals' ends,
-    a dwell off them, 24 hours off them."""
+    a dwell off them, 24 hours off them; and ins and outs a dwell or 24 hours
+    apart."""
     dwell = draw(st.sampled_from([1, 60, 2000]))
     intervals = sorted(draw(st.lists(st.tuples(st.integers(2000, 5000), st.integers(1, 600)), min_size=1,
                                      max_size=3)))
@@ -141,6 +142,10 @@ def people_around_intervals(draw):
     people = draw(st.dictionaries(st.sampled_from("bcdefg"), st.lists(
         st.tuples(minutes, st.sampled_from(["in", "out"]), st.sampled_from([DOOR, MARKET])), max_size=12),
         max_size=5))
+    for events in people.values():  # an in and an out a dwell or 24 hours apart, give or take a minute
+        for m, apart, d in draw(st.lists(st.tuples(minutes, st.sampled_from([dwell, 1440]), st.sampled_from(
+                [-1, 0, 1])), max_size=2)):
+            events += [(m, "in", DOOR), (m + apart + d, "out", DOOR)]
     return around, timedelta(minutes=dwell), people
 
 
