@@ -130,7 +130,9 @@ class Daemon:
         self._snapshot()
         revocations = None
         if device is not None:
-            revocations = (topics.revocations(self.mqtt.topic_prefix, device.venue_id), self._revocations_arrived)
+            prefix = self.mqtt.topic_prefix
+            revocations = ((topics.revocations(prefix, device.venue_id),
+                            topics.issuer_revocations(prefix, device.venue_id, "+")), self._revocations_arrived)
         self.uplinks.use(self.identity, self.mqtt, start=start, revocations=revocations,
                          on_change=self._uplink_changed,
                          status_extra=self._status_extra)

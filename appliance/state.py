@@ -86,7 +86,7 @@ class DeviceState:
         # Read once: the daemon is the state's only writer, and the camera loop
         # must not parse the file for every code shown to it.
         self._cache: dict[str, Any] = dict(self._table.get(doc_id=1) or {})
-        self._revoked: frozenset[str] = frozenset(self._doc("revocations").get("token_ids", []))
+        self._revoked = {issuer: frozenset(doc["token_ids"]) for issuer, doc in self._revocation_lists().items()}
 
     def _doc(self, part: str) -> dict[str, Any]:
         value = self._cache.get(part)
@@ -139,7 +139,7 @@ class DeviceState:
         `retire` so the events already recorded still reach their broker."""
         with self._lock:
             self._put(owner={}, setup={"reset": True}, revocations={}, retired=self._with_retired(retire))
-            self._revoked = frozenset()
+            self._revoked = {}
 
     # -- routes of identities left behind --------------------------------
 
@@ -163,19 +163,36 @@ class DeviceState:
 
     # -- revocations ----------------------------------------------------
 
-    def is_revoked(self, token_id: str) -> bool:
-        return token_id in self._revoked
+    # One list per signer: a list speaks only for its own signer's passes.
 
-    def revocations_issued_at(self) -> int:
-        return int(self._doc("revocations").get("issued_at", 0))
+    def _revocation_lists(self) -> dict[str, dict[str, Any]]:
+        doc = self._doc("revocations")
+        if "issuer" in doc:  # one list for everything, as earlier versions kept it: its signer's
+            doc = {"by_issuer": {doc["issuer"]: doc}} if isinstance(doc["issuer"], str) else {}
+        lists = doc.get("by_issuer")
+        return {issuer: {"issued_at": int(held.get("issued_at", 0)), "token_ids": list(held.get("token_ids", []))}
+                for issuer, held in (lists.items() if isinstance(lists, dict) else ()) if isinstance(held, dict)}
+
+    def is_revoked(self, token_id: str, issuer: str) -> bool:
+        """Whether the list of `issuer` (a key id) revokes the pass `token_id` it signed."""
+        return token_id in self._revoked.get(issuer, ())
+
+    def revocations_issued_at(self, issuer: str | None = None) -> int:
+        """When the list held of `issuer` was signed (0: none); without one, the newest list's."""
+        lists = self._revocation_lists()
+        if issuer is not None:
+            return int(lists.get(issuer, {}).get("issued_at", 0))
+        return max((int(held["issued_at"]) for held in lists.values()), default=0)
 
     def store_revocations(self, issuer: str, issued_at: int, token_ids: frozenset[str]) -> bool:
-        """Keep a newer revocation list; False (and nothing written) if it is not newer."""
+        """Keep a list newer than the one held of its signer `issuer`; False
+        (and nothing written) if it is not newer."""
         with self._lock:
-            if issued_at <= self.revocations_issued_at():
+            if issued_at <= self.revocations_issued_at(issuer):
                 return False
-            self._put(revocations={"issuer": issuer, "issued_at": issued_at, "token_ids": sorted(token_ids)})
-            self._revoked = frozenset(token_ids)
+            lists = {**self._revocation_lists(), issuer: {"issued_at": issued_at, "token_ids": sorted(token_ids)}}
+            self._put(revocations={"by_issuer": lists})
+            self._revoked = {**self._revoked, issuer: frozenset(token_ids)}
             return True
 
     def close(self) -> None:

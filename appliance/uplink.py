@@ -301,7 +301,8 @@ class Uplink:
             log.exception("handling the acknowledgement of message %d failed", mid)
 
     def _on_message(self, client, userdata, message) -> None:
-        handler = self._subscriptions.get(message.topic)
+        handler = self._subscriptions.get(message.topic) or next(
+            (h for sub, h in self._subscriptions.items() if mqtt.topic_matches_sub(sub, message.topic)), None)
         if handler is None:
             return
         try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -32,7 +32,8 @@ class Uplinks:
         self._switching = threading.Lock()  # one switch at a time, in the order they were asked for
 
     def use(self, identity: Identity | None, mqtt: MqttConfig, *, on_change: Callable[[UplinkState], None],
-            status_extra: Callable[[], dict[str, Any]], revocations: tuple[str, Callable[[bytes], None]] | None,
+            status_extra: Callable[[], dict[str, Any]],
+            revocations: tuple[Sequence[str], Callable[[bytes], None]] | None,
             start: bool) -> None:
         """Put the uplink of `identity` in force (none without one); the old
         one says "offline" and stops on a thread of its own (network time)."""
@@ -40,7 +41,8 @@ class Uplinks:
         if identity is not None:
             self.current = Uplink(self.outbox, identity, mqtt, on_change=on_change, status_extra=status_extra)
             if revocations is not None:
-                self.current.subscribe(*revocations)
+                for topic in revocations[0]:
+                    self.current.subscribe(topic, revocations[1])
         if old is not None:
             threading.Thread(target=self._switch, args=(old, self.current), name="ravao-switch", daemon=True).start()
         elif start and self.current is not None:

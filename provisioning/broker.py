@@ -149,6 +149,7 @@ def acl_text(devices: Sequence[DeviceAccount], owner_user: str, topic_prefix: st
     for venue in sorted({d.venue_id for d in devices}):
         lines += [
             f"topic readwrite {topics.revocations(p, venue)}",
+            f"topic readwrite {topics.issuer_revocations(p, venue, '+')}",
             f"topic read {topics.events(p, venue, '+')}",
             f"topic read {topics.status(p, venue, '+')}",
         ]
@@ -159,6 +160,7 @@ def acl_text(devices: Sequence[DeviceAccount], owner_user: str, topic_prefix: st
             f"topic write {topics.events(p, d.venue_id, d.device_id)}",
             f"topic write {topics.status(p, d.venue_id, d.device_id)}",
             f"topic read {topics.revocations(p, d.venue_id)}",
+            f"topic read {topics.issuer_revocations(p, d.venue_id, '+')}",
         ]
     return "\n".join(lines) + "\n"
 

@@ -19,7 +19,7 @@ from provisioning.publish import publish_retained
 from provisioning.qrfile import ENDINGS, write_qr
 from ravao_protocol import fields, topics
 from ravao_protocol.errors import UserError
-from ravao_protocol.keys import public_pem
+from ravao_protocol.keys import key_id_hex, public_pem
 from ravao_protocol.passes import issue_pass
 from ravao_protocol.revocations import normalize_token_id, sign_revocations
 from ravao_protocol.settings import DIRECTIONS, MODES
@@ -291,6 +291,7 @@ def pass_issue(args: argparse.Namespace) -> int:
     start, end = _pass_window(args, now)
     private_key = keys.load_owner(_home(args))
     text, venue_pass = issue_pass(private_key, _nfc(args.holder_id), _nfc(args.name), start, end, now)
+    revocations.record_issued(_home(args), venue_pass.token_id, end, now)
     out = write_qr(text, args.out)
     print(f"pass for {venue_pass.name} ({venue_pass.holder_id}), valid {_utc(start)} to {_utc(end)}: {out}")
     print(venue_pass.token_id)
@@ -323,9 +324,13 @@ def pass_publish_revocations(args: argparse.Namespace) -> int:
         raise UserError("--timeout must be between 0 and 600 seconds")
     home = _home(args)
     private_key = keys.load_owner(home)
-    tokens = revocations.load_revoked(home)
-    payload = sign_revocations(tokens, private_key, int(time.time()))
-    revocation_topics = [topics.revocations(args.topic_prefix, venue) for venue in dict.fromkeys(args.venue_id)]
+    now = int(time.time())
+    tokens, expired = revocations.in_force(home, now)
+    payload = sign_revocations(tokens, private_key, now)
+    issuer = key_id_hex(private_key.public_key())
+    # the first topic, which every owner of a venue shares, and the owner's own
+    revocation_topics = [topic for venue in dict.fromkeys(args.venue_id) for topic in (
+        topics.revocations(args.topic_prefix, venue), topics.issuer_revocations(args.topic_prefix, venue, issuer))]
     publish_retained(
         args.broker,
         [(topic, payload) for topic in revocation_topics],
@@ -336,6 +341,8 @@ def pass_publish_revocations(args: argparse.Namespace) -> int:
     )
     for topic in revocation_topics:
         print(f"published {len(tokens)} revoked token id(s) to {topic}")
+    if expired:
+        print(f"{expired} revoked pass(es) expired more than a day ago: no longer on the list")
     return 0
 
 

@@ -2,7 +2,9 @@
 
 - ``{prefix}/{venue_id}/{device_id}/events``: check-in events, QoS 1, not retained
 - ``{prefix}/{venue_id}/{device_id}/status``: the device's status, retained
-- ``{prefix}/{venue_id}/revocations``: the owner's signed revocation list, retained
+- ``{prefix}/{venue_id}/revocations``: an owner's signed revocation list, retained
+  (the first topic: every owner of a venue shares it, the last list replaces the others)
+- ``{prefix}/{venue_id}/revocations/{issuer}``: the same, one topic per signer's key id
 """
 
 from __future__ import annotations
@@ -35,8 +37,14 @@ def device_topic(prefix: str, venue_id: str, device_id: str, leaf: DeviceLeaf) -
 
 
 def revocations(prefix: str, venue_id: str) -> str:
-    """Where the owner publishes a venue's revocation list."""
+    """Where the owner publishes a venue's revocation list (every owner: the first topic)."""
     return f"{prefix}/{venue_id}/{REVOCATIONS}"
+
+
+def issuer_revocations(prefix: str, venue_id: str, issuer: str) -> str:
+    """Where the owner whose key id is `issuer` publishes its own revocation
+    list for a venue; `issuer` may be ``+`` (every owner's)."""
+    return f"{revocations(prefix, venue_id)}/{issuer}"
 
 
 @dataclass(frozen=True)

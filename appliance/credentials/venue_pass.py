@@ -35,8 +35,9 @@ class VenuePassFormat:
     """Reads venue passes signed by a trusted owner key.
 
     `keys` returns the keys trusted now (key id → public key: the pinned
-    owner key and the policy's ``trusted_keys``); `is_revoked` says whether a
-    token id (32 lowercase hex digits) is on the revocation list.
+    owner key and the policy's ``trusted_keys``); `is_revoked(token_id,
+    issuer)` says whether the revocation list of the pass's own signer
+    (a key id) holds its token id (32 lowercase hex digits).
     """
 
     type = "pass"
@@ -44,7 +45,7 @@ class VenuePassFormat:
     def __init__(
         self,
         keys: Callable[[], Mapping[bytes, Ed25519PublicKey]],
-        is_revoked: Callable[[str], bool] = lambda token_id: False,
+        is_revoked: Callable[[str, str], bool] = lambda token_id, issuer: False,
     ) -> None:
         self.keys = keys
         self.is_revoked = is_revoked
@@ -67,7 +68,7 @@ class VenuePassFormat:
                             'set trusted_keys = ["/path/to/owner.pub"]', refusal.detail)
             raise
         credential = pass_credential(venue_pass)
-        if self.is_revoked(venue_pass.token_id):
+        if self.is_revoked(venue_pass.token_id, venue_pass.issuer):
             raise Refused(Reason.REVOKED, "the owner revoked this pass", credential=credential)
         try:
             venue_pass.check_time(now)

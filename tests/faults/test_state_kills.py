@@ -48,7 +48,7 @@ def test_kill_during_writes_leaves_old_or_new_state(tmp_path):
             # The newest write on disk is the last one finished, or the one in progress.
             assert newest in (last_done, last_done + 1), (trial, newest, last_done)
             assert state.provisioned()["device_id"] == f"d{iat}"
-            assert state.is_revoked(f"{revoked_at:032x}") or revoked_at == 0
+            assert state.is_revoked(f"{revoked_at:032x}", "issuer") or revoked_at == 0
             last_done = newest
         finally:
             state.close()

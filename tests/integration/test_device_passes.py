@@ -10,6 +10,7 @@ import pytest
 
 from appliance.decision import Result
 from provisioning.keys import load_owner
+from ravao_protocol.keys import key_id_hex
 from ravao_protocol.passes import issue_pass
 from ravao_protocol.refusals import Reason
 from tests.support.device_harness import Device, device_toml
@@ -107,6 +108,11 @@ def test_one_changed_character_of_the_signature_fails(device, owner):
         assert d.reason in (Reason.BAD_SIGNATURE, Reason.MALFORMED)
 
 
+def issuer(home) -> str:
+    """The key id of the owner whose home is `home`."""
+    return key_id_hex(load_owner(home).public_key())
+
+
 def test_revoked_pass_fails_from_the_next_frame(device, owner, broker, subscriber):
     text, token = issue(owner)
     (d,) = device.show(text)
@@ -115,7 +121,7 @@ def test_revoked_pass_fails_from_the_next_frame(device, owner, broker, subscribe
     done = run_ravao("pass", "publish-revocations", "--home", str(owner), "--venue-id", "bv-hue",
                      "--broker", broker.url)
     assert done.returncode == 0, done.stderr
-    assert device.wait_until(lambda: device.daemon.state.is_revoked(token))
+    assert device.wait_until(lambda: device.daemon.state.is_revoked(token, issuer(owner)))
     (d,) = device.show(text)
     assert (d.result, d.reason) == (Result.FAIL, Reason.REVOKED)
     # The list holds across a restart, without the broker.
@@ -144,8 +150,41 @@ def test_a_list_signed_by_another_key_is_ignored(device, tmp_path, owner, broker
     assert run_ravao("pass", "revoke", "--home", str(owner), other_token).returncode == 0
     assert run_ravao("pass", "publish-revocations", "--home", str(owner), "--venue-id", "bv-hue",
                      "--broker", broker.url).returncode == 0
-    assert device.wait_until(lambda: device.daemon.state.is_revoked(other_token))
-    assert not device.daemon.state.is_revoked(token)
+    assert device.wait_until(lambda: device.daemon.state.is_revoked(other_token, issuer(owner)))
+    assert not device.daemon.state.is_revoked(token, issuer(owner))
+    assert not device.daemon.state.is_revoked(token, issuer(other))
     (d,) = device.show(text)
     assert d.result is Result.PASS
 
+
+
+def test_a_second_trusted_issuer_cannot_undo_the_owners_revocations(tmp_path, broker, owner):
+    second = tmp_path / "second"
+    assert run_ravao("owner", "init", "--home", str(second)).returncode == 0
+    extra = (f'[policy]\ndedupe_seconds = 0\ntrusted_keys = ["{owner / "owner.pub"}", '
+             f'"{second / "owner.pub"}"]\n')
+    device = Device(tmp_path, device_toml(tmp_path / "state", broker.url, extra=extra))
+    try:
+        assert device.wait_until(lambda: device.daemon.uplink.state.online)
+        (text, token), (kept_text, kept_token), (other_text, other_token) = issue(owner), issue(owner), issue(second)
+        publish = ("pass", "publish-revocations", "--venue-id", "bv-hue", "--broker", broker.url)
+        assert run_ravao("pass", "revoke", "--home", str(owner), token).returncode == 0
+        assert run_ravao(*publish, "--home", str(owner)).returncode == 0
+        assert device.wait_until(lambda: device.daemon.state.is_revoked(token, issuer(owner)))
+        # a newer list from the second key, which also names a pass of the
+        # owner's: it speaks for the second key's own passes only
+        time.sleep(1.1)  # a list is newer by its iat, in whole seconds
+        assert run_ravao("pass", "revoke", "--home", str(second), other_token, kept_token).returncode == 0
+        done = run_ravao(*publish, "--home", str(second))
+        assert done.returncode == 0, done.stderr
+        assert device.wait_until(lambda: device.daemon.state.is_revoked(other_token, issuer(second)))
+        assert [device.show(t)[0].reason for t in (text, kept_text, other_text)] == [
+            Reason.REVOKED, None, Reason.REVOKED]
+        # the second key clears its list: its own pass passes again, the owner's stays revoked
+        (second / "revocations.json").write_text('{"revoked": []}')
+        time.sleep(1.1)
+        assert run_ravao(*publish, "--home", str(second)).returncode == 0
+        assert device.wait_until(lambda: not device.daemon.state.is_revoked(other_token, issuer(second)))
+        assert [device.show(t)[0].result for t in (text, other_text)] == [Result.FAIL, Result.PASS]
+    finally:
+        device.close()

@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from provisioning import broker, keys
 from ravao_protocol.errors import UserError
-from ravao_protocol.keys import key_id
+from ravao_protocol.keys import key_id, key_id_hex
 from ravao_protocol.revocations import verify_revocations
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.signed_codes import run_cli
@@ -367,3 +367,27 @@ def test_publish_revocations_over_tls(tmp_path, capsys):
             run_cli("pass", "publish-revocations", "--home", str(home), "--venue-id", "bv", "--broker", url)
         with pytest.raises(UserError, match="CA file"):
             publish(home, url, "--ca-file", str(tmp_path / "missing.pem"))
+
+
+def test_each_owners_list_also_goes_to_its_own_topic_which_only_owners_write(tmp_path, peers, mosq):
+    home = tmp_path / "owner-home"
+    run_cli("owner", "init", "--home", str(home))
+    run_cli("pass", "revoke", "--home", str(home), "cd" * 16)
+    assert publish(home, mosq.url, "--broker-user", "owner", "--broker-password", "own-pw") == 0
+    issuer = key_id_hex(keys.load_owner(home).public_key())
+    device, other_venue = peers("bv/door-01", "pw-a"), peers("cho/gate", "pw-c")
+    device.publish(f"ravao/bv/revocations/{'0' * 16}", b"a device's list", retain=True)
+    for peer in (device, other_venue):
+        peer.subscribe("ravao/bv/revocations/+")
+    assert device.wait_until(lambda: device.received)
+    assert [topic for topic, _ in device.received] == [f"ravao/bv/revocations/{issuer}"]
+    assert device.received[0][1] == mosq_retained(peers, "ravao/bv/revocations")
+    assert not other_venue.received  # another venue's device reads none of it
+
+
+def mosq_retained(peers, topic: str) -> bytes:
+    """The retained message on `topic`, as the owner reads it."""
+    owner = peers("owner", "own-pw")
+    owner.subscribe(topic)
+    assert owner.wait_until(lambda: owner.received)
+    return owner.received[0][1]

@@ -18,7 +18,7 @@ from provisioning.keys import load_owner
 from ravao_protocol import envelope
 from ravao_protocol.envelope import CTI, EXP, IAT, ISS, NBF, PASS_PREFIX, SETUP_PREFIX, SUB
 from ravao_protocol.errors import UserError
-from ravao_protocol.keys import key_id
+from ravao_protocol.keys import key_id, key_id_hex
 from ravao_protocol.passes import issue_pass, read_pass
 from ravao_protocol.refusals import Reason, Refused
 from ravao_protocol.setup_qr import SetupSettings, make_setup_qr
@@ -48,7 +48,9 @@ def issue(private_key=OWNER, nbf=T0, exp=T0 + 86400, holder="NV-0012", name="Ngu
 
 
 def read(text, keys=None, now=NOW, revoked=()):
-    fmt = VenuePassFormat(lambda: keys if keys is not None else trusted(OWNER), lambda t: t in revoked)
+    """`revoked`: the token ids on the owner's list."""
+    fmt = VenuePassFormat(lambda: keys if keys is not None else trusted(OWNER),
+                          lambda t, issuer: issuer == key_id_hex(OWNER.public_key()) and t in revoked)
     return fmt.read(text.encode(), text, now)
 
 

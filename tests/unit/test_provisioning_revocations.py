@@ -127,3 +127,22 @@ def test_revoke_cli(tmp_path, capsys):
     with pytest.raises(UserError, match="not a token id"):
         run_cli("pass", "revoke", "--home", home, "nope")
     assert revocations.load_revoked(tmp_path) == [A, B]
+
+
+def test_a_revoked_pass_leaves_the_published_list_a_day_after_it_expires(tmp_path):
+    revocations.record_issued(tmp_path, A, T0 + 3600, T0)
+    revocations.revoke(tmp_path, [A, B])  # B was issued elsewhere: its expiry is unknown
+    assert revocations.in_force(tmp_path, T0 + 3600 + revocations.EXPIRED_FOR) == ([A, B], 0)
+    assert revocations.in_force(tmp_path, T0 + 3601 + revocations.EXPIRED_FOR) == ([B], 1)
+    assert stat.S_IMODE((tmp_path / "issued.json").stat().st_mode) == 0o600
+    # a pass long expired is forgotten when the next one is issued
+    revocations.record_issued(tmp_path, B, T0 + 90 * 86400, T0 + 30 * 86400)
+    assert json.loads((tmp_path / "issued.json").read_text()) == {"expires": {B: T0 + 90 * 86400}}
+
+
+@pytest.mark.parametrize("text", ['{"expires": {"xyz": 1}}', '{"expires": []}', "[1]", "not json",
+                                  '{"expires": {"' + A + '": "soon"}}'])
+def test_a_damaged_issued_file_is_named(tmp_path, text):
+    (tmp_path / "issued.json").write_text(text)
+    with pytest.raises(UserError, match="issued.json: not a list of issued passes"):
+        revocations.in_force(tmp_path, T0)
