@@ -12,6 +12,7 @@ restart the publisher starts again from the oldest unsent event, with the same
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import socket
@@ -91,9 +92,8 @@ def paho_client(settings: MqttConfig, client_id: str, *, will: tuple[str, bytes]
                          protocol=mqtt.MQTTv5 if settings.protocol == "5" else mqtt.MQTTv311)
     tls, _, _ = parse_broker_url(settings.url)
     if tls:
-        client.tls_set(ca_certs=settings.ca_file or None, certfile=settings.cert_file or None,
-                       keyfile=settings.key_file or None, cert_reqs=ssl.CERT_REQUIRED,
-                       tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.tls_set_context(tls_context(settings))
+        client.tls_insecure_set(bool(settings.cert_sha256))  # a pin names the certificate: no host name to check
     if settings.username:
         client.username_pw_set(settings.username, settings.password or None)
     client.will_set(will[0], will[1], qos=1, retain=True)
@@ -101,6 +101,42 @@ def paho_client(settings: MqttConfig, client_id: str, *, will: tuple[str, bytes]
     client.max_inflight_messages_set(0)
     client.max_queued_messages_set(0)
     return client
+
+
+class _PinnedSocket(ssl.SSLSocket):
+    """A TLS socket that refuses, right after the handshake and before a byte
+    of MQTT (the password) is sent, a broker certificate other than the pinned one."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        super().do_handshake(block)
+        pin = getattr(self.context, "pin", "")
+        seen = hashlib.sha256(self.getpeercert(binary_form=True) or b"").hexdigest()
+        if seen != pin:
+            error = ssl.SSLCertVerificationError(f"the broker's certificate is not the pinned one (SHA-256 {seen})")
+            error.verify_message = f"the broker's certificate has SHA-256 {seen}, not the pinned {pin}"
+            self.close()
+            raise error
+
+
+class _PinningContext(ssl.SSLContext):
+    pin = ""
+
+
+def tls_context(settings: MqttConfig) -> ssl.SSLContext:
+    """How the device checks an ``mqtts://`` broker: a pinned certificate; or
+    the CA the setup QR carried; or ``ca_file``; or the system's trust store."""
+    if settings.cert_sha256:
+        context: ssl.SSLContext = _PinningContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        context.pin = settings.cert_sha256  # type: ignore[attr-defined]
+        context.sslsocket_class = _PinnedSocket
+    elif settings.ca_pem:
+        context = ssl.create_default_context(cadata=settings.ca_pem)
+    else:
+        context = ssl.create_default_context(cafile=settings.ca_file or None)
+    if settings.cert_file:
+        context.load_cert_chain(settings.cert_file, settings.key_file)
+    return context
 
 
 def status_payload(state: str, queue: int, extra: dict[str, Any]) -> bytes:

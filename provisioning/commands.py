@@ -13,6 +13,9 @@ import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from provisioning import broker, keys, revocations
 from provisioning.files import write_atomic
 from provisioning.publish import publish_retained
@@ -141,6 +144,13 @@ def _register_setup_qr(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--topic-prefix", metavar="PREFIX", default=DEFAULT_TOPIC_PREFIX, help="MQTT topic prefix (default: ravao)"
     )
+    trust = p.add_mutually_exclusive_group()
+    trust.add_argument("--broker-ca", metavar="FILE", type=Path, default=None,
+                       help="mqtts://: the broker CA's certificate (PEM or DER), carried in the QR "
+                            "(default: the device trusts its system's CAs)")
+    trust.add_argument("--broker-cert-sha256", metavar="HEX", default="",
+                       help="mqtts://: trust exactly the broker certificate with this SHA-256 (of its DER; "
+                            "`openssl x509 -in broker.crt -outform DER | sha256sum`), whoever signed it")
     p.add_argument("--wifi-ssid", metavar="S", default="", help="Wi-Fi network name")
     p.add_argument("--wifi-psk", metavar="P", default="", help="Wi-Fi password (none: an open network)")
     p.add_argument("--mode", choices=MODES, default="door", help="door (default) or bus")
@@ -178,6 +188,8 @@ def setup_qr(args: argparse.Namespace) -> int:
         vehicle=_nfc(args.vehicle),
         route=_nfc(args.route),
         topic_prefix=args.topic_prefix,
+        broker_ca=broker_ca_pem(args.broker_ca) if args.broker_ca else "",
+        broker_cert_sha256=args.broker_cert_sha256.replace(":", "").strip().lower(),
         issued_at=now,
         expires=now + 60 * args.valid_minutes,
     )
@@ -187,6 +199,26 @@ def setup_qr(args: argparse.Namespace) -> int:
         f"usable until {_utc(settings.expires)}: {out}"
     )
     return 0
+
+
+def broker_ca_pem(path: Path) -> str:
+    """The CA certificate in `path` (PEM or DER) as PEM text, to carry in a setup QR."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"--broker-ca {path}: cannot read: {exc.strerror}") from None
+    try:
+        cert = x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
+    except ValueError:
+        raise UserError(f"--broker-ca {path}: not a certificate (PEM or DER)") from None
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise UserError(f"--broker-ca {path}: not a CA certificate (give the CA that signed the broker's, "
+                        "or pin the broker's own with --broker-cert-sha256)")
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 # ---------------------------------------------------------------- pass

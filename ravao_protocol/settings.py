@@ -9,11 +9,13 @@ the same rule wherever it comes from. Every field type is also usable alone
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from cryptography import x509
 from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, TypeAdapter, ValidationError, model_validator
 
 from ravao_protocol import fields
@@ -56,6 +58,32 @@ BrokerUser = Annotated[str, Strict(), AfterValidator(partial(fields.text, max_ch
 BrokerPassword = Annotated[str, Strict(), AfterValidator(partial(fields.text, max_chars=256))]
 BrokerUrl = Annotated[str, Strict(), AfterValidator(_broker_url)]
 TopicPrefix = Annotated[str, Strict(), AfterValidator(fields.topic_prefix)]
+
+MAX_CA_PEM_CHARS = 4096
+
+
+def _ca_pem(value: str) -> str:
+    if not value:
+        return value
+    if len(value) > MAX_CA_PEM_CHARS:
+        raise ValueError(f"a broker CA certificate is at most {MAX_CA_PEM_CHARS} characters of PEM")
+    try:
+        x509.load_pem_x509_certificates(value.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise ValueError("not a PEM certificate") from None
+    return value
+
+
+def _cert_sha256(value: str) -> str:
+    if value and not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise ValueError("a certificate's SHA-256 is 64 lowercase hex digits")
+    return value
+
+
+BrokerCa = Annotated[str, Strict(), AfterValidator(_ca_pem)]
+"""The CA certificate(s) to verify an ``mqtts://`` broker with, PEM text."""
+CertPin = Annotated[str, Strict(), AfterValidator(_cert_sha256)]
+"""The SHA-256 of the broker's own certificate (DER), to pin."""
 Mode = Literal["door", "bus"]
 Direction = Literal["in", "out", "toggle", "button"]
 
@@ -108,9 +136,13 @@ class BrokerSettings(BaseModel):
     username: BrokerUser = ""
     password: BrokerPassword = ""
     topic_prefix: TopicPrefix = DEFAULT_TOPIC_PREFIX
+    ca_pem: BrokerCa = ""  # else ca_file, else the system's trust store
+    cert_sha256: CertPin = ""  # trust exactly this broker certificate, whoever signed it
 
     @model_validator(mode="after")
     def _password_needs_user(self) -> BrokerSettings:
         if self.password and not self.username:
             raise ValueError("a broker password needs a broker user")
+        if self.ca_pem and self.cert_sha256:
+            raise ValueError("a broker CA and a pinned broker certificate do not go together")
         return self

@@ -39,11 +39,13 @@ from ravao_protocol.keys import key_id
 from ravao_protocol.refusals import Reason, Refused
 from ravao_protocol.settings import (
     DEFAULT_TOPIC_PREFIX,
+    BrokerCa,
     BrokerPassword,
     BrokerSettings,
     BrokerUrl,
     BrokerUser,
     BusField,
+    CertPin,
     DeviceSettings,
     Direction,
     Ident,
@@ -80,6 +82,8 @@ class SetupSettings:
     direction: Direction = "in"
     vehicle: str = ""
     route: str = ""
+    broker_ca: str = ""  # PEM: zlib makes it about as small as the DER
+    broker_cert_sha256: str = ""
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
 
     def device(self) -> DeviceSettings:
@@ -90,7 +94,8 @@ class SetupSettings:
     def broker(self) -> BrokerSettings:
         """The broker these settings give (``ValidationError`` if unusable)."""
         return BrokerSettings(url=self.broker_url, username=self.broker_user, password=self.broker_password,
-                              topic_prefix=self.topic_prefix)
+                              topic_prefix=self.topic_prefix, ca_pem=self.broker_ca,
+                              cert_sha256=self.broker_cert_sha256)
 
 
 # attribute → (claim label, check). The order is the order in the QR.
@@ -108,6 +113,8 @@ _CLAIMS: dict[str, tuple[int | str, Callable[[Any], Any]]] = {
     "vehicle": ("vehicle", checker(BusField)),
     "route": ("route", checker(BusField)),
     "topic_prefix": ("topic_prefix", checker(TopicPrefix)),
+    "broker_ca": ("broker_ca", checker(BrokerCa)),
+    "broker_cert_sha256": ("broker_cert_sha256", checker(CertPin)),
     "issued_at": (IAT, fields.numeric_date),
     "expires": (EXP, fields.numeric_date),
 }

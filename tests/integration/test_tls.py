@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import random
 import subprocess
 import time
 from pathlib import Path
@@ -12,12 +13,13 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from tests.support.broker import Broker, Subscriber
 from tests.support.device_harness import Device
 from tests.support.mosquitto import free_port
+from tests.support.process import run_ravao
 from tests.support.samples import CARDS
 
 
@@ -68,7 +70,7 @@ def pki(tmp_path):
     return folder
 
 
-def tls_broker(tmp_path: Path, pki: Path, server: str = "server") -> Broker:
+def tls_broker(tmp_path: Path, pki: Path, server: str = "server", *, client_certificates: bool = True) -> Broker:
     passwd = tmp_path / f"passwd-{server}"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "door-01", "mật-khẩu-1"], check=True)
     subprocess.run(["mosquitto_passwd", "-b", str(passwd), "reader", "reader-pw"], check=True)
@@ -78,7 +80,7 @@ def tls_broker(tmp_path: Path, pki: Path, server: str = "server") -> Broker:
         f"password_file {passwd}\n"
         f"listener {tls_port} 127.0.0.1\n"
         f"cafile {pki / 'ca.pem'}\ncertfile {pki / server}.pem\nkeyfile {pki / server}.key\n"
-        "require_certificate true\n"))
+        f"require_certificate {'true' if client_certificates else 'false'}\n"))
     broker.tls_port = tls_port
     return broker
 
@@ -126,3 +128,85 @@ def test_tls_refusals_keep_events_unsent(tmp_path, pki, case, reason, caplog):
             assert len(said) == 1 and reason in said[0], said  # once, however often it retried
         finally:
             dev.close()
+
+
+# A device set up by QR has no CA file, and no client certificate either.
+
+
+def setup_qr_text(tmp_path: Path, port: int, *trust: str) -> str:
+    home, out = tmp_path / "owner", tmp_path / "setup.txt"
+    if not home.exists():
+        assert run_ravao("owner", "init", "--home", str(home)).returncode == 0
+    done = run_ravao("setup-qr", "--home", str(home), "--venue-id", "bv-hue", "--venue-name", "Bệnh viện",
+                     "--device-id", "door-01", "--broker", f"mqtts://127.0.0.1:{port}", "--broker-user", "door-01",
+                     "--broker-password", "mật-khẩu-1", *trust, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out.read_text().strip()
+
+
+def certificate_sha256(pem: Path) -> str:
+    return x509.load_pem_x509_certificate(pem.read_bytes()).fingerprint(hashes.SHA256()).hex()
+
+
+@pytest.mark.parametrize("trust, online, said", [
+    pytest.param("ca", True, None, id="the CA carried in the QR"),
+    pytest.param("ca-der", True, None, id="the CA as DER"),
+    pytest.param("pin", True, None, id="the broker certificate pinned"),
+    pytest.param("wrong pin", False, "not the pinned", id="another certificate pinned"),
+    pytest.param("nothing", False, "TLS verification failed (self-signed certificate in certificate chain)",
+                 id="the system's trust store, which has not the private CA"),
+])
+def test_a_device_set_up_by_qr_checks_the_broker(tmp_path, pki, trust, online, said, caplog):
+    (pki / "ca.der").write_bytes(x509.load_pem_x509_certificate((pki / "ca.pem").read_bytes()).public_bytes(
+        serialization.Encoding.DER))
+    options = {"ca": ("--broker-ca", str(pki / "ca.pem")), "ca-der": ("--broker-ca", str(pki / "ca.der")),
+               "pin": ("--broker-cert-sha256", certificate_sha256(pki / "server.pem")),
+               "wrong pin": ("--broker-cert-sha256", certificate_sha256(pki / "wrong-host.pem")),
+               "nothing": ()}[trust]
+    with tls_broker(tmp_path, pki, client_certificates=False) as broker:
+        sub = Subscriber(broker.port, "ravao/#", username="reader", password="reader-pw")
+        dev = Device(tmp_path, f'[storage]\nstate_dir = "{tmp_path / "state"}"\n\n'
+                               f'[camera]\nsource = "images:{tmp_path}"\n')
+        try:
+            (d,) = dev.show(setup_qr_text(tmp_path, broker.tls_port, *options))
+            assert d.result.value == "pass"
+            dev.show(CARDS[0].text())
+            if online:
+                assert dev.wait_until(lambda: dev.daemon.uplink.state.online)
+                events = sub.wait_events(2)
+                assert [e["credential"].get("name") for e in events if e["credential"]["type"] == "cccd"] == [
+                    CARDS[0].name]
+            else:
+                time.sleep(2.0)  # a few connection attempts
+                assert not dev.daemon.uplink.state.online
+                assert dev.daemon.outbox.count_unsent() == 2  # the setup and the card, kept
+                tried = [r.getMessage() for r in caplog.records if "cannot reach the broker" in r.getMessage()]
+                assert tried and said in tried[0], tried
+        finally:
+            dev.close()
+            sub.close()
+
+
+def test_setup_qr_takes_only_a_ca_certificate(tmp_path, pki):
+    home = tmp_path / "owner"
+    assert run_ravao("owner", "init", "--home", str(home)).returncode == 0
+    common = ("setup-qr", "--home", str(home), "--venue-id", "v", "--venue-name", "V", "--device-id", "d",
+              "--broker", "mqtts://broker.example.org", "--out", str(tmp_path / "q.txt"))
+    for path, says in ((pki / "server.pem", "not a CA certificate"), (pki / "server.key", "not a certificate"),
+                       (tmp_path / "none.pem", "cannot read")):
+        done = run_ravao(*common, "--broker-ca", str(path))
+        assert done.returncode != 0 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+    big_ca = tmp_path / "big-ca.pem"  # a CA certificate the QR cannot hold
+    key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    now = datetime.datetime.now(datetime.UTC)
+    noise = random.Random(1)  # names that do not compress
+    names = x509.SubjectAlternativeName([x509.DNSName(f"{noise.randbytes(20).hex()}.example.org") for _ in range(30)])
+    big = (x509.CertificateBuilder().subject_name(_name("big")).issuer_name(_name("big")).public_key(key.public_key())
+           .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+           .add_extension(names, critical=False).sign(key, hashes.SHA256()))
+    big_ca.write_bytes(big.public_bytes(serialization.Encoding.PEM))
+    done = run_ravao(*common, "--broker-ca", str(big_ca))
+    assert done.returncode != 0 and "too large for a QR code" in done.stderr, done.stderr
+    done = run_ravao(*common, "--broker-cert-sha256", "12ab")
+    assert done.returncode != 0 and "64 lowercase hex digits" in done.stderr, done.stderr
