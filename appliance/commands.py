@@ -14,6 +14,7 @@ import tempfile
 
 from appliance.config import Config, StorageConfig, load_config, usable_state_dir
 from appliance.decoder import BACKENDS
+from ravao_protocol.numbers import finite_number
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -75,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run the appliance daemon",
                          description="Run the appliance: scan, decide, record, publish.")
     run.add_argument("--config", required=True, metavar="FILE", help="the device's TOML config file")
-    run.add_argument("--drain-timeout", type=float, default=10.0, metavar="S",
+    run.add_argument("--drain-timeout", type=finite_number, default=10.0, metavar="S",
                      help="with a finite simulated source: wait up to S seconds for the outbox to drain (default 10)")
     run.set_defaults(func=cmd_run)
 

@@ -17,7 +17,7 @@ from ravao_protocol.settings import BrokerSettings, DeviceSettings
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 Pin = int | None

@@ -23,6 +23,7 @@ from provisioning.qrfile import ENDINGS, write_qr
 from ravao_protocol import fields, topics
 from ravao_protocol.errors import UserError
 from ravao_protocol.keys import key_id_hex, public_pem
+from ravao_protocol.numbers import finite_number
 from ravao_protocol.passes import issue_pass
 from ravao_protocol.revocations import normalize_token_id, sign_revocations
 from ravao_protocol.settings import DIRECTIONS, MODES
@@ -284,7 +285,7 @@ def _register_pass(subparsers: argparse._SubParsersAction) -> None:
         "--topic-prefix", metavar="PREFIX", default=DEFAULT_TOPIC_PREFIX, help="MQTT topic prefix (default: ravao)"
     )
     publish.add_argument(
-        "--timeout", metavar="S", type=float, default=10.0, help="seconds to wait for the broker (default: 10)"
+        "--timeout", metavar="S", type=finite_number, default=10.0, help="seconds to wait for the broker (default: 10)"
     )
     publish.set_defaults(func=pass_publish_revocations)
 

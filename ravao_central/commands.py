@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ravao_central.config import CentralConfig, config_path, load_central_config
 from ravao_protocol.errors import UserError
+from ravao_protocol.numbers import finite_number
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -55,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         p.add_argument("--person", metavar="P", required=True, help="cccd:ID or pass:ISSUER:HOLDER_ID")
         p.add_argument("--from", dest="start", metavar="ISO", required=True, help="start of the window (RFC 3339)")
         p.add_argument("--to", dest="end", metavar="ISO", required=True, help="end of the window (RFC 3339)")
-        p.add_argument("--min-overlap", metavar="MIN", type=float, default=None,
+        p.add_argument("--min-overlap", metavar="MIN", type=finite_number, default=None,
                        help="minutes shared at one place that make a contact (default: the config's)")
         if name == "trace":
             p.add_argument("--json", action="store_true", help="print the contract's JSON")
@@ -65,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--venue", metavar="ID", required=True)
     p.add_argument("--from", dest="start", metavar="ISO", required=True)
     p.add_argument("--to", dest="end", metavar="ISO", required=True)
-    p.add_argument("--step", metavar="MIN", type=float, default=DEFAULT_STEP_MINUTES,
+    p.add_argument("--step", metavar="MIN", type=finite_number, default=DEFAULT_STEP_MINUTES,
                    help=f"minutes between points (default {DEFAULT_STEP_MINUTES})")
     p.add_argument("--json", action="store_true", help="print the contract's JSON")
     p = command("audit", audit_log, "the audit log of every reveal")

@@ -73,6 +73,9 @@ def test_no_device_section_means_waiting_for_setup():
     ('[policy]\naccept = ["cccd", "passport"]\n', "policy.accept.1:"),
     ('[gpio]\nbuzzer_pin = "x"\n', "gpio.buzzer_pin:"),
     ("[device\n", "not valid TOML"),
+    ("[storage]\nretention_days = inf\n", "storage.retention_days: must be a finite number"),
+    ("[policy]\ndedupe_seconds = nan\n", "policy.dedupe_seconds: must be a finite number"),
+    ("[camera]\nfps = -inf\n", "camera.fps: must be a finite number"),
 ])
 def test_bad_config_names_the_key(text, message):
     with pytest.raises(ConfigError) as caught:
