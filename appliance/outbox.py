@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ravao_protocol.errors import UserError
 from ravao_protocol.events import CHECKIN_SCHEMA
 
 log = logging.getLogger("ravao.outbox")
@@ -81,6 +82,17 @@ def torn_wal_bytes(db_path: Path) -> int:
     return (size - 32) % (24 + page_size)
 
 
+class DamagedOutbox(UserError):
+    """The outbox file is not a sound SQLite database: nothing is recorded
+    until a person moves it aside (the daemon never deletes events)."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(
+            f"outbox {path} is damaged ({why}). The device records nothing until it is moved aside: "
+            f"`systemctl stop ravao; mv {path} {path}.damaged` (and its -wal and -shm files), then start it "
+            f"again. Its unsent events are in the damaged copy: `sqlite3 {path}.damaged .recover` may save them.")
+
+
 class Outbox:
     """The SQLite outbox of check-in events. Safe to share between threads."""
 
@@ -95,11 +107,15 @@ class Outbox:
         if not self.path.exists():
             # Names and dates of birth: readable by the daemon's user only.
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._db = self._connect("FULL")
-        self._db.executescript(_TABLES)
-        check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        try:
+            self._db = self._connect("FULL")
+            self._db.executescript(_TABLES)
+            check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise DamagedOutbox(self.path, str(exc)) from None
         if check != "ok":
-            raise sqlite3.DatabaseError(f"outbox {self.path} is damaged: {check}")
+            self._db.close()
+            raise DamagedOutbox(self.path, check)
         # Marks of "sent" need no fsync each: a mark lost to a power cut only
         # means the event is published again, with the same event_id.
         self._marks = self._connect("NORMAL")

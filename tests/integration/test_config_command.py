@@ -31,3 +31,15 @@ def test_an_unusable_state_dir_names_the_setting(tmp_path, command, where, says)
     assert done.stderr.strip().splitlines()[-1] == (
         f"ravao: storage.state_dir = {str(tmp_path / where)!r} {says}"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_damaged_outbox_stops_the_daemon_with_what_to_do(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "outbox.sqlite3").write_bytes(b"SQLite format 3\x00" + b"\x07" * 8000)
+    config = tmp_path / "device.toml"
+    config.write_text(f'[storage]\nstate_dir = "{state}"\n[camera]\nsource = "images:{tmp_path}"\n')
+    done = run_ravao("run", "--config", str(config))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"outbox {state / 'outbox.sqlite3'} is damaged" in done.stderr and ".recover" in done.stderr

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from appliance.outbox import DirectionChange, Outbox
+from appliance.outbox import DamagedOutbox, DirectionChange, Outbox
 
 
 def fields(n: int) -> dict:
@@ -74,8 +74,24 @@ def test_retention_deletes_only_old_sent_events(tmp_path):
     assert box.purge_sent(14) == 0
 
 
-def test_a_damaged_file_is_refused(tmp_path):
+def damage(path) -> None:
+    """An outbox with events whose pages are then overwritten in the middle (a failing SD card)."""
+    box = Outbox(path)
+    for n in range(300):
+        box.record("t", {"n": n, "pad": "x" * 500})
+    box.close()
+    data = bytearray(path.read_bytes())
+    data[4096:4096 * 6] = b"\xff" * (4096 * 5)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("make", [lambda p: p.write_bytes(b"this is not a database" * 100), damage],
+                         ids=["not a database", "damaged pages"])
+def test_a_damaged_file_is_refused_with_what_to_do(tmp_path, make):
     path = tmp_path / "o.sqlite3"
-    path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(sqlite3.DatabaseError):
+    make(path)
+    with pytest.raises(DamagedOutbox) as caught:
         Outbox(path)
+    said = str(caught.value)
+    assert f"outbox {path} is damaged" in said and f"mv {path} {path}.damaged" in said and "\n" not in said
+    assert path.exists()  # nothing deleted
