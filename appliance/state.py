@@ -13,8 +13,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
@@ -24,6 +26,59 @@ from ravao_protocol.atomic import write_atomic
 log = logging.getLogger("ravao.state")
 
 STATE_FILE = "state.json"
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)  # a newer version's keys stay readable
+
+
+class _Owner(_Part):
+    public_key: str = ""
+
+    @field_validator("public_key")
+    @classmethod
+    def _ed25519(cls, pem: str) -> str:
+        try:
+            key = serialization.load_pem_public_key(pem.encode("ascii")) if pem else None
+        except (ValueError, UnsupportedAlgorithm):
+            raise ValueError("not a public key in PEM") from None
+        if pem and not isinstance(key, Ed25519PublicKey):
+            raise ValueError("not an Ed25519 public key")
+        return pem
+
+
+class _Setup(_Part):
+    settings: dict[str, Any] | None = None
+    iat: int = 0
+    token_id: str = ""
+    reset: bool = False
+
+
+class _Revocations(_Part):
+    issuer: str | None = None  # one list for everything, as earlier versions kept it
+    issued_at: int = 0
+    token_ids: list[str] = []
+    by_issuer: dict[str, _Revocations] = {}
+
+
+class _Document(_Part):
+    owner: _Owner = _Owner()
+    setup: _Setup = _Setup()
+    revocations: _Revocations = _Revocations()
+    retired: dict[str, dict[str, Any]] = {}
+
+
+_StateFile = TypeAdapter(dict[str, dict[str, _Document]])  # tinydb's {table: {doc id: document}}
+
+
+def check_state(data: Any) -> None:
+    """``ValueError`` naming the first value of the wrong kind in a state file's data."""
+    try:
+        _StateFile.validate_python(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"][2:]) or "the document"
+        raise ValueError(f"{where}: {error['msg']}") from None
 
 
 class AtomicJSONStorage(Storage):
@@ -43,6 +98,7 @@ class AtomicJSONStorage(Storage):
         data = json.loads(path.read_bytes())
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
+        check_state(data)
         return data
 
     def read(self) -> dict | None:
@@ -50,14 +106,17 @@ class AtomicJSONStorage(Storage):
             return self._load(self.path)
         except FileNotFoundError:
             return None
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             damaged = self.path.with_name(self.path.name + ".damaged")
             os.replace(self.path, damaged)
             log.error("state file %s is damaged (%s); set aside as %s", self.path, exc, damaged.name)
         try:
             data = self._load(self.backup)
-        except (FileNotFoundError, ValueError, UnicodeDecodeError):
-            log.error("no good earlier state either: starting from an empty state")
+        except FileNotFoundError:
+            log.error("no earlier state beside it (%s): starting from an empty state", self.backup)
+            return None
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            log.error("the earlier state %s is damaged too (%s): starting from an empty state", self.backup, exc)
             return None
         log.warning("using the previous state from %s", self.backup.name)
         write_atomic(self.path, self.backup.read_bytes(), 0o600)

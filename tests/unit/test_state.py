@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from appliance.state import DeviceState
 
@@ -58,4 +61,56 @@ def test_the_single_list_of_an_earlier_version_stays_its_signers(tmp_path):
     assert state.revocations_issued_at(OWNER_ID) == 100
     assert state.store_revocations(OTHER_ID, 200, frozenset())
     assert state.is_revoked(T1, OWNER_ID)
+    state.close()
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                    max_leaves=6)
+WRONG = [
+    {"device": []}, {"device": {"1": []}}, {"device": {"1": {"owner": "x"}}},
+    {"device": {"1": {"owner": {"public_key": 7}}}}, {"device": {"1": {"owner": {"public_key": "not a key"}}}},
+    {"device": {"1": {"setup": {"iat": "soon"}}}}, {"device": {"1": {"setup": {"settings": [1]}}}},
+    {"device": {"1": {"revocations": {"token_ids": "abc"}}}},
+    {"device": {"1": {"revocations": {"by_issuer": {"a": {"issued_at": []}}}}}},
+    {"device": {"1": {"retired": {"t": 3}}}},
+]
+
+
+def good_state_with_a_backup(folder):
+    key = Ed25519PrivateKey.generate().public_key()
+    state = DeviceState(folder)
+    state.apply_setup(key, {"device_id": "first"}, 1, "a" * 32)
+    state.apply_setup(key, {"device_id": "second"}, 2, "b" * 32)  # the first is now state.json.bak
+    state.close()
+    return state.path
+
+
+@pytest.mark.parametrize("wrong", WRONG)
+def test_a_state_file_of_the_wrong_shape_falls_back_to_the_backup(tmp_path, wrong, caplog):
+    path = good_state_with_a_backup(tmp_path)
+    path.write_text(json.dumps(wrong))
+    with caplog.at_level(logging.ERROR, logger="ravao.state"):
+        again = DeviceState(tmp_path)
+    assert again.provisioned() == {"device_id": "first"} and again.last_setup_iat() == 1
+    assert again.pinned_key() is not None
+    assert f"state file {path} is damaged" in caplog.text
+    again.close()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(part=st.sampled_from(["owner", "setup", "revocations", "retired"]), value=JSON | st.dictionaries(
+    st.sampled_from(["public_key", "settings", "iat", "reset", "issuer", "issued_at", "token_ids", "by_issuer"]),
+    JSON, max_size=3), backup=st.booleans())
+def test_no_state_document_stops_the_device_from_starting(tmp_path_factory, part, value, backup):
+    folder = tmp_path_factory.mktemp("state")
+    path = good_state_with_a_backup(folder)
+    if not backup:
+        path.with_name(path.name + ".bak").unlink()
+    doc = json.loads(path.read_text())
+    doc["device"]["1"][part] = value
+    path.write_text(json.dumps(doc))
+    state = DeviceState(folder)  # never an exception
+    state.pinned_key(), state.provisioned(), state.last_setup_iat(), state.was_reset(), state.retired_routes()
+    state.is_revoked("1" * 32, "a" * 16), state.revocations_issued_at()
     state.close()
