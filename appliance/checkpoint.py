@@ -27,9 +27,11 @@ class Checkpoint:
     """Decides about the codes in each frame.
 
     A code that stays in view frame after frame is decided once; it is
-    decided again only after it has left the view. The same person (credential
-    type and id) decided again within `dedupe_seconds` of their last recorded
-    check-in is a duplicate: told so, and no new event.
+    decided again only after it has left the view. Within `dedupe_seconds`
+    a duplicate (told so, no new event) is the same code (identical content)
+    as a recorded check-in, or the same person (credential type and id) as a
+    recorded *pass*: a refused code starts no window for the person, so the
+    holder's own valid credential shown after a forged one passes.
     """
 
     def __init__(
@@ -49,7 +51,8 @@ class Checkpoint:
         # decision to show, or None to go on with the check-in decision.
         self.intercept = intercept
         self._in_view: dict[bytes, int] = {}  # code digest → frames since last seen
-        self._last_event: dict[tuple[str, str], tuple[float, bool]] = {}  # person → (monotonic time, passed)
+        self._codes: dict[str, tuple[float, bool]] = {}  # code_key → (monotonic time, passed)
+        self._passes: dict[tuple[str, str], float] = {}  # person → monotonic time of their pass
 
     def frame(self, codes: list[DecodedCode], mono: float, now: datetime) -> list[Decision]:
         """The decisions for one frame's codes (none for codes still in view)."""
@@ -89,15 +92,36 @@ class Checkpoint:
         direction = self.directions.direction_for(credential, now)
         person = (credential.type, credential.id)
         self._forget_before(mono - self.dedupe_seconds)
-        if person in self._last_event:
-            return Decision(Result.DUPLICATE, credential, direction, reason, passed_before=self._last_event[person][1])
-        return Decision(Result.FAIL if reason else Result.PASS, credential, direction, reason)
+        key = code_key(code.raw)
+        earlier = self._codes.get(key)
+        if earlier is not None:
+            return Decision(Result.DUPLICATE, credential, direction, reason, passed_before=earlier[1], code_key=key)
+        if person in self._passes:
+            return Decision(Result.DUPLICATE, credential, direction, reason, passed_before=True, code_key=key)
+        return Decision(Result.FAIL if reason else Result.PASS, credential, direction, reason, code_key=key)
 
     def recorded(self, decision: Decision, mono: float) -> None:
-        """Note that `decision` became an event: the dedupe window starts now."""
-        self._last_event[(decision.credential.type, decision.credential.id)] = (mono, decision.result is Result.PASS)
+        """Note that `decision` became an event: its windows start now."""
+        self.remember(decision.code_key, (decision.credential.type, decision.credential.id),
+                      decision.result is Result.PASS, mono)
+
+    def remember(self, code: str | None, person: tuple[str, str], passed: bool, mono: float) -> None:
+        """Start the windows of a check-in recorded at `mono` (on a restart:
+        the recent ones from the outbox, back-dated)."""
+        if code is not None:
+            self._codes[code] = (mono, passed)
+        if passed:
+            self._passes[person] = mono
 
     def _forget_before(self, cutoff: float) -> None:
-        for person, (when, _) in list(self._last_event.items()):
+        for code, (when, _) in list(self._codes.items()):
             if when <= cutoff:
-                del self._last_event[person]
+                del self._codes[code]
+        for person, when in list(self._passes.items()):
+            if when <= cutoff:
+                del self._passes[person]
+
+
+def code_key(raw: bytes) -> str:
+    """What the outbox keeps of a code to know it again: a hash of its content."""
+    return hashlib.sha256(raw).hexdigest()

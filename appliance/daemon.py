@@ -98,6 +98,9 @@ class Daemon:
         self.path = build_decision_path(config, self.state, self.directions, on_applied=self._provisioned,
                                         in_setup_mode=lambda: self.identity is None, route=self._route, wifi=wifi)
         self.decoder = self.path.decoder
+        mono = time.monotonic()
+        for checkin in self.outbox.recent(self.checkpoint.dedupe_seconds):  # the windows go on across a restart
+            self.checkpoint.remember(checkin.code, checkin.person, checkin.passed, mono - checkin.age)
         self._apply_settings(start=False)
         self.feedback = feedback or build_feedback(
             config, on_button_press=self.button_pressed, on_button_hold=self.button_held,
@@ -235,9 +238,12 @@ class Daemon:
                     if decision.result is Result.PASS else None
                 assert self.device is not None  # an identity comes with its device settings
                 event = self.outbox.record(self.identity.topic(self.mqtt.topic_prefix, "events"),
-                                           event_fields(decision, self.identity, self.device, now), remember)
-            except Exception:
-                log.exception("could not record the check-in")
+                                           event_fields(decision, self.identity, self.device, now), remember,
+                                           code=decision.code_key)
+            except Exception as exc:
+                if self.storage_ok:  # one line when storage fails, not a traceback per refused scan
+                    log.error("could not record the check-in (%s: %s): nobody is told pass until the outbox "
+                              "takes events again", type(exc).__name__, exc)
                 decision = replace(decision, result=Result.ERROR)
                 self._storage_changed(False)
             else:
@@ -288,6 +294,8 @@ class Daemon:
     def _storage_changed(self, ok: bool) -> None:
         if ok != self.storage_ok:
             self.storage_ok = ok
+            if ok:
+                log.warning("the outbox takes events again")
             self.show_status()
 
     def show_status(self) -> None:

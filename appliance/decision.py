@@ -32,6 +32,8 @@ class Decision:
     event: dict[str, Any] | None = None
     # A duplicate of someone whose last check-in passed: they may go through again.
     passed_before: bool = False
+    # The code's :func:`~appliance.checkpoint.code_key`, kept with its event to know it again.
+    code_key: str | None = None
 
     @property
     def opens_door(self) -> bool:

@@ -51,6 +51,16 @@ class DirectionChange:
 
 
 @dataclass(frozen=True)
+class RecentCheckin:
+    """A check-in of the last moments, as :meth:`Outbox.recent` finds it."""
+
+    code: str | None  # the code's content hash (None: recorded by an earlier version)
+    person: tuple[str, str]  # credential type and id
+    passed: bool
+    age: float  # seconds ago
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     """An event as kept in the outbox."""
 
@@ -110,6 +120,8 @@ class Outbox:
         try:
             self._db = self._connect("FULL")
             self._db.executescript(_TABLES)
+            if "code" not in {row[1] for row in self._db.execute("PRAGMA table_info(events)")}:
+                self._db.execute("ALTER TABLE events ADD COLUMN code TEXT")  # an outbox of an earlier version
             check = self._db.execute("PRAGMA quick_check").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise DamagedOutbox(self.path, str(exc)) from None
@@ -134,11 +146,13 @@ class Outbox:
             self._marks.close()
             self._db.close()
 
-    def record(self, topic: str, fields: dict[str, Any], direction: DirectionChange | None = None) -> dict[str, Any]:
+    def record(self, topic: str, fields: dict[str, Any], direction: DirectionChange | None = None,
+               code: str | None = None) -> dict[str, Any]:
         """Give `fields` an `event_id` and the next `seq`, and commit them to disk,
         with the person's new `direction` in the same transaction (it changes
         exactly when the event exists). Returns the whole event as it will be
-        published."""
+        published. `code` (a hash of the code's content) is kept beside it, for
+        :meth:`recent`."""
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -149,8 +163,8 @@ class Outbox:
                 payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
                 db.execute("INSERT OR REPLACE INTO counters(name, value) VALUES ('seq', ?)", (seq,))
                 db.execute(
-                    "INSERT INTO events(seq, event_id, topic, payload, recorded) VALUES (?, ?, ?, ?, ?)",
-                    (seq, event["event_id"], topic, payload, time.time()),
+                    "INSERT INTO events(seq, event_id, topic, payload, recorded, code) VALUES (?, ?, ?, ?, ?, ?)",
+                    (seq, event["event_id"], topic, payload, time.time(), code),
                 )
                 if direction is not None:
                     db.execute("INSERT OR REPLACE INTO directions (person, day, direction) VALUES (?, ?, ?)",
@@ -161,6 +175,22 @@ class Outbox:
                 raise
             self._unsent += 1
         return event
+
+    def recent(self, seconds: float) -> list[RecentCheckin]:
+        """The check-ins recorded in the last `seconds` (by the wall clock;
+        one recorded "later" than now, after a clock stepped back, counts as
+        just now), newest first: what the dedupe windows need after a restart."""
+        now = time.time()
+        with self._lock:
+            rows = self._db.execute("SELECT code, payload, recorded FROM events WHERE recorded >= ? "
+                                    "ORDER BY seq DESC", (now - seconds,)).fetchall()
+        found = []
+        for code, payload, recorded in rows:
+            event = json.loads(payload)
+            credential = event.get("credential") or {}
+            person = (str(credential.get("type")), str(credential.get("id", credential.get("sha256"))))
+            found.append(RecentCheckin(code, person, event.get("result") == "pass", max(0.0, now - recorded)))
+        return found
 
     def last_direction(self, person: str) -> tuple[str, str] | None:
         """The day and direction of `person`'s last check-in kept for toggling."""

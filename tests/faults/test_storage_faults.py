@@ -63,7 +63,8 @@ def test_torn_write_ahead_log(tmp_path, caplog):
         assert whole.execute("SELECT count(*) FROM events").fetchone()[0] == 300
 
 
-def test_disk_full_gives_error_feedback_and_recovers(tmp_path):
+def test_disk_full_gives_error_feedback_and_recovers(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="ravao")
     feedback = RecordingFeedback()
     dev = Device(tmp_path, device_toml(tmp_path / "state", "mqtt://127.0.0.1:1",
                                        extra="[policy]\ndedupe_seconds = 0\n"), feedback=feedback)
@@ -85,12 +86,19 @@ def test_disk_full_gives_error_feedback_and_recovers(tmp_path):
         recorded = box.last_seq()
         assert box.count_unsent() == recorded, "nothing recorded was lost"
         # While full, nobody is told "pass".
-        assert dev.show(CARDS[0].text())[0].result is Result.ERROR
+        for card in CARDS[:3]:
+            assert dev.show(card.text())[0].result is Result.ERROR
         box.execute("PRAGMA max_page_count = 1073741823")  # space returns
         (d,) = dev.show(CARDS[1].text())
         assert d.result is Result.PASS and d.event["seq"] == recorded + 1
         statuses = [args for kind, args in feedback.calls if kind == "status"]
         assert statuses[-1][2] is Notice.NONE
+        # One line when the outbox fills, one when it takes events again: no traceback per refused scan.
+        said = [r for r in caplog.records if "could not record" in r.getMessage() or "takes events again" in
+                r.getMessage()]
+        assert [r.getMessage().split(" (")[0] for r in said] == ["could not record the check-in",
+                                                                 "the outbox takes events again"], said
+        assert not [r for r in caplog.records if r.exc_info]
     finally:
         dev.close()
 

@@ -88,13 +88,15 @@ def test_images_to_events(tmp_path, broker, subscriber, backend):
         parse_status(json.dumps(status).encode())
 
 
-def test_seq_continues_after_restart_and_dedupe_window(tmp_path, broker, subscriber):
+def test_seq_continues_after_restart_and_a_held_card_is_one_checkin(tmp_path, broker, subscriber):
     folder = tmp_path / "images"
     folder.mkdir()
     qr_png(CARDS[1].text(), folder / "a.png")
     config = tmp_path / "device.toml"
-    # hold=30 frames: one check-in however long the card is held.
-    config.write_text(device_config(tmp_path / "state", f"images:{folder}?fps=0&hold=30", broker.url))
+    # hold=30 frames: one check-in however long the card is held; no dedupe
+    # window, which would make the runs after the first duplicates (test_dedupe_restart)
+    config.write_text(device_config(tmp_path / "state", f"images:{folder}?fps=0&hold=30", broker.url,
+                                    extra="[policy]\ndedupe_seconds = 0\n"))
     for _ in range(3):
         done = run_ravao("run", "--config", str(config))
         assert done.returncode == 0, done.stderr

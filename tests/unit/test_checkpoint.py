@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from appliance.checkpoint import GONE_AFTER_FRAMES, Checkpoint
+from appliance.checkpoint import GONE_AFTER_FRAMES, Checkpoint, code_key
 from appliance.credentials import Classifier
 from appliance.credentials.cccd import CccdFormat
 from appliance.decision import Result
 from appliance.decoder import DecodedCode
 from appliance.directions import FixedDirection
-from ravao_protocol.refusals import Reason
+from ravao_protocol.refusals import Reason, Refused
 from tests.support.samples import CARDS
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -73,3 +73,51 @@ def test_two_codes_in_one_frame_are_two_decisions():
     cp = checkpoint()
     ds = cp.frame([code(CARDS[0].text()), code(CARDS[1].text()), code(CARDS[0].text())], 0, NOW)
     assert [d.credential.id for d in ds] == [CARDS[0].id, CARDS[1].id]
+
+
+class RevokedCopies:
+    """Codes "REVOKED:" + a card's text: refused (revoked), yet naming the card's holder."""
+
+    type = "cccd"
+
+    def claims(self, raw, text):
+        return text.startswith("REVOKED:")
+
+    def read(self, raw, text, now):
+        holder = CccdFormat().read(raw[8:], text[8:], now)
+        raise Refused(Reason.REVOKED, "revoked", credential=holder)
+
+
+def away(cp, at):
+    for i in range(GONE_AFTER_FRAMES):
+        cp.frame([], at + i / 30, NOW)
+
+
+def test_a_refused_code_starts_no_window_for_the_person_but_one_for_itself():
+    cp = Checkpoint(Classifier([RevokedCopies(), CccdFormat()]), directions=FixedDirection("in"),
+                    accept=["cccd"], dedupe_seconds=600)
+    revoked, own = code("REVOKED:" + CARDS[0].text()), code(CARDS[0].text())
+    (first,) = cp.frame([revoked], 0.0, NOW)
+    assert (first.result, first.reason, first.credential.id) == (Result.FAIL, Reason.REVOKED, CARDS[0].id)
+    cp.recorded(first, 0.0)
+    away(cp, 0.1)
+    (again,) = cp.frame([revoked], 1.0, NOW)  # the same refused code: a duplicate, no second event
+    assert again.result is Result.DUPLICATE and not again.passed_before and not again.opens_door
+    away(cp, 1.1)
+    (holder,) = cp.frame([own], 2.0, NOW)  # the holder's own card passes
+    assert holder.result is Result.PASS
+    cp.recorded(holder, 2.0)
+    away(cp, 2.1)
+    (later,) = cp.frame([revoked], 3.0, NOW)  # no new event; the revoked code itself opens nothing
+    assert later.result is Result.DUPLICATE and not later.opens_door
+
+
+def test_the_windows_go_on_from_what_the_outbox_remembers():
+    cp = checkpoint(dedupe_seconds=600)
+    card = code(CARDS[0].text())
+    cp.remember(code_key(card.raw), ("cccd", CARDS[0].id), True, 1000.0 - 590)  # passed 590 s before the restart
+    (d,) = cp.frame([card], 1000.0, NOW)
+    assert d.result is Result.DUPLICATE and d.passed_before
+    away(cp, 1000.1)
+    (d,) = cp.frame([card], 1010.5, NOW)  # 600.5 s after that pass
+    assert d.result is Result.PASS
