@@ -30,8 +30,8 @@ from ravao_protocol.settings import DIRECTIONS, MODES
 from ravao_protocol.setup_qr import SetupSettings, make_setup_qr
 
 DEFAULT_PASS_DAYS = 365
-DEFAULT_SETUP_MINUTES = 60
-MAX_SETUP_MINUTES = 7 * 24 * 60
+DEFAULT_SETUP_MINUTES = 15  # it carries the broker password: a photo of it sets up a device until it expires
+MAX_SETUP_MINUTES = 24 * 60
 MAX_PASS_DAYS = 100 * 366
 DEFAULT_TOPIC_PREFIX = "ravao"
 

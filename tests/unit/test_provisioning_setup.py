@@ -264,3 +264,17 @@ def test_mutated_setup_qr_never_verifies(mutated):
 def test_unmutated_setup_qr_verifies_in_the_mutation_setting():
     assert verify_setup_qr(VALID_SETUP, NOW, pinned=OWNER.public_key()).settings == FULL
     assert cbor2.loads(cose_of(VALID_SETUP)).tag == 18
+
+
+def test_setup_qr_is_short_lived_by_default(tmp_path):
+    # It carries the broker password: a photo of it sets up a device of this owner until it expires.
+    home = tmp_path / "home"
+    run_cli("owner", "init", "--home", str(home))
+    out = tmp_path / "setup.txt"
+    run_cli("setup-qr", "--home", str(home), "--venue-id", "v", "--device-id", "d", "--broker", "mqtt://10.0.0.2",
+            "--out", str(out))
+    s = verify_setup_qr(out.read_text().strip(), datetime.now(UTC)).settings
+    assert s.expires - s.issued_at == 15 * 60
+    with pytest.raises(SystemExit):
+        run_cli("setup-qr", "--home", str(home), "--venue-id", "v", "--device-id", "d", "--broker", "mqtt://10.0.0.2",
+                "--valid-minutes", str(24 * 60 + 1), "--out", str(out))
