@@ -275,6 +275,6 @@ def test_setup_qr_is_short_lived_by_default(tmp_path):
             "--out", str(out))
     s = verify_setup_qr(out.read_text().strip(), datetime.now(UTC)).settings
     assert s.expires - s.issued_at == 15 * 60
-    with pytest.raises(SystemExit):
+    with pytest.raises(UserError, match="between 1 and 1440"):
         run_cli("setup-qr", "--home", str(home), "--venue-id", "v", "--venue-name", "V", "--device-id", "d", "--broker", "mqtt://10.0.0.2",
                 "--valid-minutes", str(24 * 60 + 1), "--out", str(out))
