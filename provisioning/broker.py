@@ -224,7 +224,11 @@ def passwd_text(accounts: Iterable[tuple[str, str]]) -> str:
 
 def mosquitto_conf(passwd_path: Path, acl_path: Path) -> str:
     """The lines of mosquitto.conf that use the written files."""
-    return f"allow_anonymous false\npassword_file {passwd_path.resolve()}\nacl_file {acl_path.resolve()}\n"
+    return (f"allow_anonymous false\npassword_file {passwd_path.resolve()}\nacl_file {acl_path.resolve()}\n"
+            "# A connection with a client id already in use disconnects the other client (and\n"
+            "# publishes its last will): with each client's user name as its id, an account can\n"
+            "# only replace its own session. So each collector of a shared group needs its own account.\n"
+            "use_username_as_clientid true\n")
 
 
 # A busy site: a hospital's 20 doors, 2,500 check-ins each a day, is 50,000

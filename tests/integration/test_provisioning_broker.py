@@ -32,15 +32,20 @@ WAIT = 5.0  # seconds: the bound on every wait for the broker
 class Peer:
     """A paho client (MQTT 3.1.1, as the devices speak) that records what it receives."""
 
-    def __init__(self, mosq: Mosquitto, user: str, password: str) -> None:
+    def __init__(self, mosq: Mosquitto, user: str, password: str, client_id: str = "",
+                 will: tuple[str, bytes] | None = None) -> None:
         self.received: list[tuple[str, bytes]] = []
         self.granted: list[int] = []
+        self.disconnects = 0
         self._lock = threading.Condition()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
         self.client.username_pw_set(user, password)
+        if will:
+            self.client.will_set(*will, qos=1, retain=True)
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         self.connect_rc = None
         self._connected = threading.Event()
         self.client.connect(mosq.host, mosq.port)
@@ -50,6 +55,10 @@ class Peer:
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connect_rc = reason_code
         self._connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._lock:
+            self.disconnects += 1
 
     def _on_message(self, client, userdata, message) -> None:
         with self._lock:
@@ -130,8 +139,8 @@ def mosq(tmp_path, broker_files):
 def peers(mosq):
     opened = []
 
-    def open_peer(user, password):
-        peer = Peer(mosq, user, password)
+    def open_peer(user, password, **options):
+        peer = Peer(mosq, user, password, **options)
         opened.append(peer)
         return peer
 
@@ -176,6 +185,23 @@ def test_accounts_log_in_only_with_their_passwords(mosq):
         peer = Peer(mosq, user, password)
         assert peer.connect_rc.is_failure
         peer.close()
+
+
+def test_a_device_account_cannot_knock_another_device_off_with_its_client_id(peers):
+    # Client ids are predictable; the broker gives each client its user name as its id instead.
+    owner = peers("owner", "own-pw")
+    assert owner.subscribe("ravao/bv/door-02/status") == 1
+    b = peers("bv/door-02", "pw-b", client_id="ravao-bv-door-02", will=("ravao/bv/door-02/status", b"offline"))
+    a = peers("bv/door-01", "pw-a", client_id="ravao-bv-door-02")
+    assert a.connect_rc == 0
+    b.publish("ravao/bv/door-02/status", b"online", retain=True)
+    assert owner.wait_for("ravao/bv/door-02/status", b"online")
+    assert b.disconnects == 0
+    assert ("ravao/bv/door-02/status", b"offline") not in owner.received
+    again = peers("bv/door-02", "pw-b", client_id="anything")  # its own account does take its session over
+    assert b.wait_until(lambda: b.disconnects >= 1)
+    assert owner.wait_for("ravao/bv/door-02/status", b"offline")
+    assert again.connect_rc == 0
 
 
 def test_acl_devices_publish_only_their_own_topics(peers):
