@@ -56,7 +56,7 @@ def why_not_connected(error: BaseException | None) -> str:
         return error.strerror or str(error)
     return "the connection failed"
 
-STATUS_EVERY_S = 30.0  # the retained status is republished this often
+STATUS_EVERY_S = 30.0  # the retained status is republished this often while connected (with its queue)
 STATUS_MIN_GAP_S = 2.0  # and, when the unsent count changes, at most this often
 BUSY_WAIT_S = 0.005  # the publishing thread looks this often while events are on their way
 
@@ -139,10 +139,15 @@ def tls_context(settings: MqttConfig) -> ssl.SSLContext:
     return context
 
 
-def status_payload(state: str, queue: int, extra: dict[str, Any]) -> bytes:
-    """The retained status message: the contract's fields, then `extra`."""
+def status_payload(state: str, queue: int, extra: dict[str, Any], *, will: bool = False) -> bytes:
+    """The retained status message: the contract's fields, then `extra`.
+
+    The last will (`will`) is handed to the broker when the device connects
+    and published by it when the connection is lost: its ``ts`` and ``queue``
+    are the connect time's, so it says ``"will": true``.
+    """
     body = {"state": state, "ts": rfc3339_ms(utc_now()), "version": __version__, "queue": queue,
-            "clock_synced": clock_synced(), **extra}
+            "clock_synced": clock_synced(), **extra, **({"will": True} if will else {})}
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
@@ -275,7 +280,7 @@ class Uplink:
 
     def _make_client(self) -> mqtt.Client:
         client = paho_client(self.settings, f"ravao-{self.identity.venue_id}-{self.identity.device_id}"[:128],
-                             will=(self._status_topic(), self._status_payload("offline")))
+                             will=(self._status_topic(), self._status_payload("offline", will=True)))
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -389,8 +394,8 @@ class Uplink:
     def _status_topic(self) -> str:
         return self.identity.topic(self.settings.topic_prefix, "status")
 
-    def _status_payload(self, state: str) -> bytes:
-        return status_payload(state, self.state.queue, self.status_extra())
+    def _status_payload(self, state: str, *, will: bool = False) -> bytes:
+        return status_payload(state, self.state.queue, self.status_extra(), will=will)
 
     def _set_state(self, **changes: Any) -> None:
         before = (self.state.online, self.state.queue)
