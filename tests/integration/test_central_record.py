@@ -235,11 +235,20 @@ def test_no_plain_personal_data_anywhere_in_the_database(filled, request):
     for person in (LAN, BINH, CHAU, DUNG, EM, PHUC):
         secrets += [person["id"], person["name"], unicodedata.normalize("NFD", person["name"]), person["dob"],
                     person["name"].split(maxsplit=1)[1]]  # the names without the family name too
-    blobs = b"".join(f.read_bytes() for f in files)
+    blobs = b"".join(_contents(f) for f in files)
     assert len(blobs) > 10_000
     found = [s for s in secrets if s.encode("utf-8") in blobs or s.encode("utf-16-le") in blobs]
     assert found == []
     assert b"bv-tw-hue" in blobs  # the search does see the record's plain, non-personal columns
+
+
+def _contents(path: Path) -> bytes:
+    # A running server removes files of its own as it goes (pg_internal.init):
+    # one gone before it is read holds nothing any more.
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def test_purge_drops_what_is_older_than_the_retention(filled):

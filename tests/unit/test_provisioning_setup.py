@@ -271,10 +271,10 @@ def test_setup_qr_is_short_lived_by_default(tmp_path):
     home = tmp_path / "home"
     run_cli("owner", "init", "--home", str(home))
     out = tmp_path / "setup.txt"
-    run_cli("setup-qr", "--home", str(home), "--venue-id", "v", "--venue-name", "V", "--device-id", "d", "--broker", "mqtt://10.0.0.2",
-            "--out", str(out))
+    command = ["setup-qr", "--home", str(home), "--venue-id", "v", "--venue-name", "V", "--device-id", "d",
+               "--broker", "mqtt://10.0.0.2", "--out", str(out)]
+    run_cli(*command)
     s = verify_setup_qr(out.read_text().strip(), datetime.now(UTC)).settings
     assert s.expires - s.issued_at == 15 * 60
     with pytest.raises(UserError, match="between 1 and 1440"):
-        run_cli("setup-qr", "--home", str(home), "--venue-id", "v", "--venue-name", "V", "--device-id", "d", "--broker", "mqtt://10.0.0.2",
-                "--valid-minutes", str(24 * 60 + 1), "--out", str(out))
+        run_cli(*command, "--valid-minutes", str(24 * 60 + 1))
