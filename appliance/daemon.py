@@ -33,7 +33,7 @@ from appliance.feedback import Feedback, Notice
 from appliance.feedback.factory import build_feedback
 from appliance.inbox import Inbox
 from appliance.notify import Notifier
-from appliance.outbox import Outbox
+from appliance.outbox import Outbox, OutboxLost
 from appliance.retention import purge_old_events
 from appliance.setup_desk import provisioned_config, route_of
 from appliance.sources import FrameSource, SourceError, open_source, parse_source
@@ -50,6 +50,7 @@ from ravao_protocol.settings import DeviceSettings
 log = logging.getLogger("ravao")
 
 OUTBOX_FILE = "outbox.sqlite3"
+STORAGE_CHECK_S = 5.0  # how often the camera thread checks that the outbox is still in place
 
 
 def directions_for(device: DeviceSettings | None, outbox: Outbox) -> Directions:
@@ -85,12 +86,13 @@ class Daemon:
                  wifi: WifiJoiner | None = None, open_camera: Callable[[], FrameSource] | None = None) -> None:
         self.config = config
         state_dir = usable_state_dir(config.storage)
-        self.outbox = Outbox(state_dir / OUTBOX_FILE)
         self.state = DeviceState(state_dir)
+        self.outbox = Outbox(state_dir / OUTBOX_FILE, seq_mark=self.state)
         self.notifier = notifier or Notifier.from_env()
         self.inbox = Inbox()
         self.stopping = threading.Event()
         self.storage_ok = True
+        self._storage_checked = time.monotonic()
         self.uplinks = Uplinks(self.outbox, self.state, self.stopping)
         self.device, self.mqtt = provisioned_config(config, self.state)
         self.identity: Identity | None = None
@@ -218,6 +220,7 @@ class Daemon:
     def scan(self, frame: np.ndarray) -> list[Decision]:
         """Run the inbox, then decode one frame and act on every code newly in view."""
         self.inbox.run_pending()
+        self._check_storage()
         try:
             codes = self.decoder.decode(frame)
         except Exception:
@@ -241,11 +244,8 @@ class Daemon:
                                            event_fields(decision, self.identity, self.device, now), remember,
                                            code=decision.code_key)
             except Exception as exc:
-                if self.storage_ok:  # one line when storage fails, not a traceback per refused scan
-                    log.error("could not record the check-in (%s: %s): nobody is told pass until the outbox "
-                              "takes events again", type(exc).__name__, exc)
+                self._storage_failed("could not record the check-in", exc)
                 decision = replace(decision, result=Result.ERROR)
-                self._storage_changed(False)
             else:
                 decision = replace(decision, event=event)
                 self.checkpoint.recorded(decision, mono)
@@ -290,6 +290,24 @@ class Daemon:
     def _snapshot(self) -> None:
         """What the display shows of the settings in force, for other threads to read whole."""
         self._shown = Shown(self.device, self.directions.shown)
+
+    def _check_storage(self) -> None:
+        """Every few seconds, even with nobody at the door: is the outbox
+        still the file at its path (put back if it was deleted)?"""
+        mono = time.monotonic()
+        if mono - self._storage_checked < STORAGE_CHECK_S:
+            return
+        self._storage_checked = mono
+        try:
+            self.outbox.check_in_place()
+        except OutboxLost as exc:
+            self._storage_failed("the outbox is lost", exc)
+
+    def _storage_failed(self, what: str, exc: Exception) -> None:
+        if self.storage_ok:  # one line when storage fails, not a traceback per refused scan
+            log.error("%s (%s: %s): nobody is told pass until the outbox takes events again",
+                      what, type(exc).__name__, exc)
+        self._storage_changed(False)
 
     def _storage_changed(self, ok: bool) -> None:
         if ok != self.storage_ok:

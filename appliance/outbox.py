@@ -7,6 +7,7 @@ events in ``seq`` order and marks them sent when the broker acknowledged them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ravao_protocol.errors import UserError
 from ravao_protocol.events import CHECKIN_SCHEMA
@@ -103,11 +104,39 @@ class DamagedOutbox(UserError):
             f"again. Its unsent events are in the damaged copy: `sqlite3 {path}.damaged .recover` may save them.")
 
 
-class Outbox:
-    """The SQLite outbox of check-in events. Safe to share between threads."""
+class SeqMark(Protocol):
+    """Where the highest `seq` the outbox may have given is kept, away from
+    the outbox, so that losing the outbox cannot make `seq` start again."""
 
-    def __init__(self, path: str | Path) -> None:
+    def seq_reserved(self) -> int:
+        """The mark: no `seq` above it has been given (0: none kept)."""
+
+    def reserve_seq(self, upto: int) -> None:
+        """Move the mark up to `upto`, durably, before such a `seq` is given."""
+
+
+class OutboxLost(Exception):
+    """The outbox file is no longer at its path, and could not be put back."""
+
+
+# The mark moves ahead this far at a time (one state write per SEQ_BLOCK
+# check-ins). After a lost outbox, seq goes on above the mark: up to this
+# many numbers are then never given, beside the events lost with it.
+SEQ_BLOCK = 100
+
+
+class Outbox:
+    """The SQLite outbox of check-in events. Safe to share between threads.
+
+    With a `seq_mark`, `seq` never repeats, even after the outbox file was
+    lost: it goes on above the mark. A file deleted while the outbox is open
+    is written again from the open database before the next check-in
+    (:meth:`check_in_place`), with every event in it.
+    """
+
+    def __init__(self, path: str | Path, *, seq_mark: SeqMark | None = None) -> None:
         self.path = Path(path)
+        self.seq_mark = seq_mark
         self.path.parent.mkdir(parents=True, exist_ok=True)
         torn = torn_wal_bytes(self.path)
         if torn:
@@ -128,11 +157,33 @@ class Outbox:
         if check != "ok":
             self._db.close()
             raise DamagedOutbox(self.path, check)
+        self._lost = ""  # why the outbox can take no more events, once it cannot
+        self._open_marks()
+        self._unsent: int = self._db.execute("SELECT count(*) FROM events WHERE sent IS NULL").fetchone()[0]
+        self._reserved = self._go_on_above_the_mark()
+        log.info("outbox %s: last seq %d, %d unsent", self.path, self.last_seq(), self._unsent)
+
+    def _go_on_above_the_mark(self) -> int:
+        if self.seq_mark is None:
+            return 0
+        reserved = self.seq_mark.seq_reserved()
+        last = self.last_seq()
+        # The mark is never more than SEQ_BLOCK - 1 above the outbox that moved
+        # it: further means this is another outbox (a new or an older file).
+        if last < reserved - (SEQ_BLOCK - 1):
+            log.error("outbox %s ends at seq %d, but seq up to %d was given before: it is not the outbox "
+                      "those events were recorded in (lost, or an older copy); seq goes on from %d",
+                      self.path, last, reserved, reserved + 1)
+            self._db.execute("INSERT OR REPLACE INTO counters(name, value) VALUES ('seq', ?)", (reserved,))
+        return reserved
+
+    def _open_marks(self) -> None:
+        """The connection for marks of "sent", and the ids of the files now open."""
         # Marks of "sent" need no fsync each: a mark lost to a power cut only
         # means the event is published again, with the same event_id.
         self._marks = self._connect("NORMAL")
-        self._unsent: int = self._db.execute("SELECT count(*) FROM events WHERE sent IS NULL").fetchone()[0]
-        log.info("outbox %s: last seq %d, %d unsent", self.path, self.last_seq(), self._unsent)
+        self._file = self._file_id()
+        self._sidecars = self._sidecar_ids()
 
     def _connect(self, synchronous: str) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
@@ -140,11 +191,102 @@ class Outbox:
         db.execute(f"PRAGMA synchronous={synchronous}")
         return db
 
+    def _file_id(self, path: Path | None = None) -> tuple[int, int]:
+        info = os.stat(path or self.path)
+        return info.st_dev, info.st_ino
+
+    def _sidecar_ids(self) -> dict[Path, tuple[int, int]]:
+        ids = {}
+        for suffix in ("-wal", "-shm"):
+            sidecar = self.path.with_name(self.path.name + suffix)
+            with contextlib.suppress(OSError):
+                ids[sidecar] = self._file_id(sidecar)
+        return ids
+
+    def check_in_place(self) -> None:
+        """Make sure the file at the outbox's path is the open database.
+
+        A file deleted while open (a careless ``rm``, a cleaning script) is
+        written again from the open database, every event in it. A different
+        file put at the path is left alone: the open database is saved beside
+        it as ``….left`` and :class:`OutboxLost` is raised, as it is when the
+        copy cannot be written; nothing more is recorded until a restart.
+        """
+        with self._lock:
+            self._check_in_place()
+
+    def _check_in_place(self) -> None:
+        if self._lost:
+            raise OutboxLost(self._lost)
+        try:
+            here = self._file_id()
+        except FileNotFoundError:
+            self._put_back()
+            return
+        except OSError as exc:
+            raise OutboxLost(f"outbox {self.path}: {exc.strerror}") from None
+        if here != self._file:
+            left = self.path.with_name(self.path.name + ".left")
+            try:
+                self._copy_to(left)
+                saved = f"what it held is saved as {left.name}"
+            except (OSError, sqlite3.Error) as exc:
+                saved = f"what it held could not be saved ({exc})"
+            self._lost = (f"outbox {self.path} was replaced by another file while the device ran; {saved}; "
+                          "restart the daemon to record into the file now there")
+            raise OutboxLost(self._lost)
+
+    def _copy_to(self, target_path: Path) -> None:
+        """Write a whole copy of the open database to `target_path` (mode 0600)."""
+        target_path.unlink(missing_ok=True)
+        os.close(os.open(target_path, os.O_CREAT | os.O_WRONLY, 0o600))
+        target = sqlite3.connect(str(target_path), isolation_level=None)
+        try:
+            target.execute("PRAGMA synchronous=FULL")
+            self._db.backup(target)
+        finally:
+            target.close()
+
+    def _put_back(self) -> None:
+        copy = self.path.with_name(self.path.name + ".restoring")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._copy_to(copy)
+            self._close_moved()
+            os.replace(copy, self.path)
+            self._db = self._connect("FULL")
+            self._open_marks()
+        except (OSError, sqlite3.Error) as exc:
+            self._lost = (f"outbox {self.path} was deleted while the device ran, and could not be written "
+                          f"again ({exc})")
+            raise OutboxLost(self._lost) from None
+        log.error("outbox %s was deleted while the device ran; written again from the open database "
+                  "(last seq %d, %d unsent)", self.path, self._last_seq(), self._unsent)
+
+    def _close_moved(self) -> None:
+        # SQLite leaves the -wal and -shm of a database whose file has moved;
+        # a new file at the path must never read them as its own.
+        self._marks.close()
+        self._db.close()
+        for sidecar, file_id in self._sidecars.items():
+            with contextlib.suppress(OSError):
+                if self._file_id(sidecar) == file_id:
+                    sidecar.unlink()
+
     def close(self) -> None:
         """Close the database (a checkpoint of the WAL happens here)."""
         with self._lock:
-            self._marks.close()
-            self._db.close()
+            if self._lost or not self._in_place():
+                self._close_moved()
+            else:
+                self._marks.close()
+                self._db.close()
+
+    def _in_place(self) -> bool:
+        try:
+            return self._file_id() == self._file
+        except OSError:
+            return False
 
     def record(self, topic: str, fields: dict[str, Any], direction: DirectionChange | None = None,
                code: str | None = None) -> dict[str, Any]:
@@ -154,11 +296,15 @@ class Outbox:
         published. `code` (a hash of the code's content) is kept beside it, for
         :meth:`recent`."""
         with self._lock:
+            self._check_in_place()
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
                 row = db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
                 seq = (row[0] if row else 0) + 1
+                if self.seq_mark is not None and seq > self._reserved:
+                    self.seq_mark.reserve_seq(seq + SEQ_BLOCK - 1)
+                    self._reserved = seq + SEQ_BLOCK - 1
                 event = {"schema": CHECKIN_SCHEMA, "event_id": str(uuid.uuid4()), "seq": seq, **fields}
                 payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
                 db.execute("INSERT OR REPLACE INTO counters(name, value) VALUES ('seq', ?)", (seq,))
@@ -245,8 +391,11 @@ class Outbox:
     def last_seq(self) -> int:
         """The highest `seq` ever given (0 before the first event)."""
         with self._lock:
-            row = self._db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
-        return row[0] if row else 0
+            return self._last_seq()
+
+    def _last_seq(self) -> int:
+        row = self._db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
+        return int(row[0]) if row else 0
 
     def purge_sent(self, older_than_days: float) -> int:
         """Delete sent events older than the retention; returns how many."""

@@ -1,5 +1,5 @@
 """The device's own state: the pinned owner key, the settings of the last
-setup QR, and the revocation list. Small documents in tinydb, each change
+setup QR, the revocation lists, and the outbox's `seq` mark. Small documents in tinydb, each change
 written whole and atomically (temporary file, fsync, rename), with the
 previous good copy kept beside it.
 """
@@ -11,12 +11,12 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
@@ -61,7 +61,12 @@ class _Revocations(_Part):
     by_issuer: dict[str, _Revocations] = {}
 
 
+class _Seq(_Part):
+    reserved: Annotated[int, Field(ge=0)] = 0
+
+
 class _Document(_Part):
+    seq: _Seq = _Seq()
     owner: _Owner = _Owner()
     setup: _Setup = _Setup()
     revocations: _Revocations = _Revocations()
@@ -199,6 +204,17 @@ class DeviceState:
         with self._lock:
             self._put(owner={}, setup={"reset": True}, revocations={}, retired=self._with_retired(retire))
             self._revoked = {}
+
+    # -- the outbox's seq mark (kept by a factory reset) --------------------
+
+    def seq_reserved(self) -> int:
+        """The highest `seq` the outbox may have given (0: none kept)."""
+        return int(self._doc("seq").get("reserved", 0))
+
+    def reserve_seq(self, upto: int) -> None:
+        """Move the outbox's `seq` mark up to `upto` (one atomic write)."""
+        with self._lock:
+            self._put(seq={"reserved": upto})
 
     # -- routes of identities left behind --------------------------------
 

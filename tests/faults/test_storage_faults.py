@@ -12,14 +12,14 @@ import sys
 
 from appliance.decision import Result
 from appliance.feedback import Notice, RecordingFeedback
-from appliance.outbox import Outbox
+from appliance.outbox import SEQ_BLOCK, Outbox
 from tests.support.device_harness import Device, device_toml
 from tests.support.process import REPO
 from tests.support.samples import CARDS
 
 RECORD_THEN_DIE = r"""
 import os, signal, sys
-from appliance.outbox import Outbox
+from appliance.outbox import SEQ_BLOCK, Outbox
 box = Outbox(sys.argv[1])
 for i in range(300):
     box.record("t", {"n": i, "pad": "x" * 200})
@@ -123,3 +123,81 @@ def test_torn_state_file_at_random_offsets(tmp_path):
         assert again.provisioned() == {"device_id": "old"}, "the last good state"
         assert again.pinned_key() is not None
         again.close()
+
+
+def _device(tmp_path, broker, feedback=None) -> Device:
+    return Device(tmp_path, device_toml(tmp_path / "state", broker.url, extra="[policy]\ndedupe_seconds = 0\n"),
+                  feedback=feedback or RecordingFeedback())
+
+
+def test_an_outbox_deleted_while_running_is_put_back_and_seq_never_repeats(tmp_path, broker, subscriber, caplog):
+    caplog.set_level(logging.INFO, logger="ravao")
+    outbox = tmp_path / "state" / "outbox.sqlite3"
+    dev = _device(tmp_path, broker)
+    try:
+        for card in CARDS[:3]:
+            assert dev.show(card.text())[0].result is Result.PASS
+        assert len(subscriber.wait_events(3)) == 3
+        outbox.unlink()  # a careless rm: the -wal and -shm stay
+        (d,) = dev.show(CARDS[3].text())
+        assert d.result is Result.PASS and d.event["seq"] == 4, "recorded in the file put back"
+        assert outbox.exists() and "deleted while the device ran" in caplog.text
+        assert dev.daemon.storage_ok
+        assert len(subscriber.wait_events(4)) == 4
+    finally:
+        dev.close()
+    dev = _device(tmp_path, broker)
+    try:
+        assert dev.show(CARDS[4].text())[0].event["seq"] == 5, "the events are in the file on disk"
+        events = subscriber.wait_events(5)
+    finally:
+        dev.close()
+    assert sorted({e["event_id"]: e["seq"] for e in events}.values()) == [1, 2, 3, 4, 5]
+
+
+def test_an_outbox_lost_while_stopped_goes_on_above_the_seq_mark(tmp_path, broker, subscriber, caplog):
+    caplog.set_level(logging.INFO, logger="ravao")
+    state = tmp_path / "state"
+    dev = _device(tmp_path, broker)
+    try:
+        for card in CARDS[:2]:
+            assert dev.show(card.text())[0].result is Result.PASS
+        subscriber.wait_events(2)
+    finally:
+        dev.close()
+    for lost in state.glob("outbox.sqlite3*"):
+        lost.unlink()
+    dev = _device(tmp_path, broker)
+    try:
+        assert dev.show(CARDS[2].text())[0].event["seq"] == SEQ_BLOCK + 1
+        seqs = [e["seq"] for e in subscriber.wait_events(3)]
+    finally:
+        dev.close()
+    assert "seq goes on from 101" in caplog.text
+    assert sorted(set(seqs)) == [1, 2, SEQ_BLOCK + 1], "delivered 1, 2, 101: never 1 again"
+
+
+def test_an_outbox_replaced_while_running_stops_pass_and_keeps_what_it_held(tmp_path, broker, subscriber):
+    feedback = RecordingFeedback()
+    state = tmp_path / "state"
+    outbox = state / "outbox.sqlite3"
+    dev = _device(tmp_path, broker, feedback)
+    try:
+        assert dev.show(CARDS[0].text())[0].result is Result.PASS
+        older = tmp_path / "older.sqlite3"
+        Outbox(older).close()
+        older.replace(outbox)
+        for card in CARDS[1:3]:
+            assert dev.show(card.text())[0].result is Result.ERROR, "nobody is told pass"
+        statuses = [args for kind, args in feedback.calls if kind == "status"]
+        assert statuses[-1][2] is Notice.STORAGE_ERROR
+    finally:
+        dev.close()
+    left = Outbox(state / "outbox.sqlite3.left")
+    assert left.last_seq() == 1
+    left.close()
+    dev = _device(tmp_path, broker)
+    try:
+        assert dev.show(CARDS[3].text())[0].event["seq"] == SEQ_BLOCK + 1
+    finally:
+        dev.close()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from appliance.outbox import DamagedOutbox, DirectionChange, Outbox
+from appliance.outbox import SEQ_BLOCK, DamagedOutbox, DirectionChange, Outbox, OutboxLost
 
 
 def fields(n: int) -> dict:
@@ -95,3 +95,101 @@ def test_a_damaged_file_is_refused_with_what_to_do(tmp_path, make):
     said = str(caught.value)
     assert f"outbox {path} is damaged" in said and f"mv {path} {path}.damaged" in said and "\n" not in said
     assert path.exists()  # nothing deleted
+
+
+class Mark:
+    """An in-memory `SeqMark` that can be made to fail, as a full disk does."""
+
+    def __init__(self, reserved: int = 0) -> None:
+        self.reserved = reserved
+        self.fail = False
+
+    def seq_reserved(self) -> int:
+        return self.reserved
+
+    def reserve_seq(self, upto: int) -> None:
+        if self.fail:
+            raise OSError(28, "No space left on device")
+        self.reserved = upto
+
+
+def test_a_file_deleted_while_open_is_written_again_with_every_event(tmp_path):
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox(path)
+    for i in range(3):
+        box.record("t", fields(i))
+    box.mark_sent([1])
+    path.unlink()
+    assert box.record("t", fields(3))["seq"] == 4  # put back first, then recorded in it
+    assert path.stat().st_mode & 0o777 == 0o600
+    box.mark_sent([2])
+    box.close()
+    reopened = Outbox(path)
+    assert [e.seq for e in reopened.unsent()] == [3, 4]
+    assert reopened.execute("SELECT count(*) FROM events")[0][0] == 4
+    assert reopened.record("t", fields(4))["seq"] == 5
+
+
+def test_a_file_deleted_with_its_log_is_written_again_without_the_old_log(tmp_path):
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox(path)
+    box.record("t", fields(0))
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    box.check_in_place()
+    assert box.record("t", fields(1))["seq"] == 2
+    box.close()
+    assert Outbox(path).last_seq() == 2
+
+
+def test_a_file_replaced_while_open_stops_recording_and_is_left_alone(tmp_path):
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox(path)
+    box.record("t", fields(0))
+    other = tmp_path / "other.sqlite3"
+    Outbox(other).close()
+    other.replace(path)
+    with pytest.raises(OutboxLost, match="replaced by another file"):
+        box.record("t", fields(1))
+    box.close()
+    assert Outbox(path).last_seq() == 0  # the file put there got nothing of ours
+
+
+def test_seq_goes_on_above_the_mark_when_the_outbox_is_lost(tmp_path):
+    path = tmp_path / "outbox.sqlite3"
+    mark = Mark()
+    box = Outbox(path, seq_mark=mark)
+    assert [box.record("t", fields(i))["seq"] for i in range(3)] == [1, 2, 3]
+    assert mark.reserved == SEQ_BLOCK  # one write of the mark for a block of check-ins
+    box.close()
+    assert Outbox(path, seq_mark=mark).record("t", fields(3))["seq"] == 4  # a restart: no jump
+    for leftover in tmp_path.iterdir():
+        leftover.unlink()
+    assert Outbox(path, seq_mark=mark).record("t", fields(4))["seq"] == SEQ_BLOCK + 1  # never 1 again
+
+
+def test_an_older_copy_of_the_outbox_goes_on_above_the_mark(tmp_path):
+    path = tmp_path / "outbox.sqlite3"
+    mark = Mark()
+    box = Outbox(path, seq_mark=mark)
+    box.record("t", fields(0))
+    box.close()
+    saved = path.read_bytes()
+    box = Outbox(path, seq_mark=mark)
+    for i in range(SEQ_BLOCK + 5):
+        box.record("t", fields(i))
+    box.close()
+    assert mark.reserved == 2 * SEQ_BLOCK
+    path.write_bytes(saved)  # an old backup put back
+    assert Outbox(path, seq_mark=mark).record("t", fields(0))["seq"] == 2 * SEQ_BLOCK + 1
+
+
+def test_no_seq_is_given_above_a_mark_that_cannot_be_written(tmp_path):
+    mark = Mark()
+    box = Outbox(tmp_path / "o.sqlite3", seq_mark=mark)
+    mark.fail = True
+    with pytest.raises(OSError):
+        box.record("t", fields(0))
+    assert box.last_seq() == 0 and box.count_unsent() == 0
+    mark.fail = False
+    assert box.record("t", fields(0))["seq"] == 1

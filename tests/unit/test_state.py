@@ -74,6 +74,7 @@ WRONG = [
     {"device": {"1": {"revocations": {"token_ids": "abc"}}}},
     {"device": {"1": {"revocations": {"by_issuer": {"a": {"issued_at": []}}}}}},
     {"device": {"1": {"retired": {"t": 3}}}},
+    {"device": {"1": {"seq": {"reserved": -1}}}}, {"device": {"1": {"seq": {"reserved": "100"}}}},
 ]
 
 
@@ -114,3 +115,14 @@ def test_no_state_document_stops_the_device_from_starting(tmp_path_factory, part
     state.pinned_key(), state.provisioned(), state.last_setup_iat(), state.was_reset(), state.retired_routes()
     state.is_revoked("1" * 32, "a" * 16), state.revocations_issued_at()
     state.close()
+
+
+def test_the_seq_mark_survives_a_restart_and_a_factory_reset(tmp_path):
+    state = DeviceState(tmp_path)
+    assert state.seq_reserved() == 0
+    state.reserve_seq(200)
+    state.factory_reset()
+    state.close()
+    again = DeviceState(tmp_path)
+    assert again.seq_reserved() == 200, "a reset device must not give seq 1 again"
+    again.close()
